@@ -1,0 +1,1 @@
+"""Order placement: storefront intake (Kafka + HTTP), validation, the order state machine."""

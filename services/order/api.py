@@ -1,0 +1,83 @@
+"""HTTP intake for storefronts: ``POST /orders`` with an optional ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Response
+from pydantic import BaseModel
+
+from services.order import handlers, store
+from services.order.domain import OrderStatus, order_id_for
+from shared.runtime.service import ServiceContext
+from shared.runtime.uow import unit_of_work
+from shared.schemas import Envelope
+from shared.schemas.common import Reason
+from shared.schemas.events.order import SubmitOrder
+
+
+class OrderReceipt(BaseModel):
+    order_id: str
+    status: str
+    order_version: int
+    reasons: list[Reason]
+    resubmission: bool
+    track: str  # portal path that waits until this write is visible
+
+
+def _receipt(row: store.OrderRow, *, resubmission: bool) -> OrderReceipt:
+    return OrderReceipt(
+        order_id=row.order_id,
+        status=row.status,
+        order_version=row.version,
+        reasons=row.reasons,
+        resubmission=resubmission,
+        track=f"/orders/{row.order_id}?min_version={row.version}&wait_ms=5000",
+    )
+
+
+def router(ctx: ServiceContext) -> APIRouter:
+    api = APIRouter(tags=["orders"])
+
+    @api.post(
+        "/orders",
+        status_code=201,
+        responses={
+            200: {"description": "Already submitted: the existing order"},
+            409: {"description": "Idempotency-Key reused with a different body"},
+            422: {"description": "Rejected: the receipt lists machine-readable reasons"},
+        },
+    )
+    async def submit_order(
+        body: SubmitOrder,
+        response: Response,
+        idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+        x_correlation_id: Annotated[str | None, Header(max_length=255)] = None,
+    ) -> OrderReceipt:
+        """Submit an order. Resubmitting the same storefront reference returns the same order."""
+        data = body.to_json()
+        request_hash = hashlib.sha256(data).hexdigest()
+        request = Envelope(type=SubmitOrder.TYPE, source="http/storefront", data=data,
+                           subject=body.subject, correlation_id=x_correlation_id)
+        async with unit_of_work(ctx.pool, ctx.name, ctx.schema) as uow:
+            prior = await store.find_idempotency_key(uow.conn, idempotency_key) if idempotency_key else None
+            if prior is not None and prior[0] != request_hash:
+                raise HTTPException(409, "Idempotency-Key was already used with a different body")
+            order_id = order_id_for(body.storefront_id, body.storefront_reference)
+            before = await store.get_order(uow.conn, order_id)
+            row = await handlers.submit_order(uow, body, request)
+            if idempotency_key and prior is None and not await store.save_idempotency_key(
+                uow.conn, idempotency_key, request_hash, row.order_id
+            ):
+                # a concurrent request took the key first; the transaction rolls back
+                raise HTTPException(409, "Idempotency-Key is in use by a concurrent request")
+        resubmission = before is not None
+        if row.status == OrderStatus.REJECTED:
+            response.status_code = 422
+        elif resubmission:
+            response.status_code = 200
+        return _receipt(row, resubmission=resubmission)
+
+    return api
+

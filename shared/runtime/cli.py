@@ -1,0 +1,158 @@
+"""``conveyor``: the operator's command line (Typer + rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from honcho.manager import Manager
+from honcho.printer import Printer
+from rich.console import Console
+from rich.panel import Panel
+
+from shared.runtime.infra.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    InfraError,
+    create_database,
+    ensure_port_free,
+)
+
+app = typer.Typer(help="Conveyor: run, inspect and operate the order-management stack.")
+infra = typer.Typer(help="Run one piece of the embedded infrastructure in the foreground.")
+app.add_typer(infra, name="infra")
+console = Console(stderr=True)
+
+SERVICES = {"order": "services.order", "portal": "services.portal"}
+DATABASE = "conveyor"
+StateDir = Annotated[Path, typer.Option(help="project-local state (logs, PostgreSQL data)")]
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+@app.command()
+def up(
+    state_dir: StateDir = Path(".conveyor"),
+    broker_port: int = typer.Option(19092, help="embedded broker port on 127.0.0.1"),
+    postgres_port: int = typer.Option(15432, help="embedded PostgreSQL port on 127.0.0.1"),
+    http_port: int = typer.Option(8001, help="first service HTTP port; each next service +1"),
+) -> None:
+    """Start broker, database and every service; stop them all if any one exits."""
+    env = dict(os.environ)
+    manager = Manager(Printer(sys.stdout))
+    me = [sys.executable, "-m", "shared.runtime.cli"]
+    try:
+        if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            ensure_port_free("127.0.0.1", broker_port, "the embedded broker")
+            manager.add_process(
+                "broker",
+                shlex.join([*me, "infra", "broker", "--port", str(broker_port), "--state-dir", str(state_dir)]),
+            )
+            env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{broker_port}"
+        if not env.get("DATABASE_URL"):
+            ensure_port_free("127.0.0.1", postgres_port, "the embedded PostgreSQL")
+            manager.add_process(
+                "postgres",
+                shlex.join([*me, "infra", "postgres", "--port", str(postgres_port), "--state-dir", str(state_dir)]),
+            )
+            env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{postgres_port}/{DATABASE}"
+        ports = {name: http_port + i for i, name in enumerate(SERVICES)}
+        for name, port in ports.items():
+            ensure_port_free("127.0.0.1", port, f"the {name} service")
+    except InfraError as exc:
+        raise _fail(str(exc)) from exc
+    for name, module in SERVICES.items():
+        service_env = {**env, "CONVEYOR_HTTP_PORT": str(ports[name]), "CONVEYOR_INSTANCE_ID": "dev"}
+        manager.add_process(name, shlex.join([sys.executable, "-m", module]), env=service_env)
+    console.print(
+        Panel.fit(
+            f"broker   {env['KAFKA_BOOTSTRAP_SERVERS']}\n"
+            f"database {env['DATABASE_URL']}\n"
+            f"orders   POST http://127.0.0.1:{ports['order']}/orders   (API docs: /docs)\n"
+            f"portal   GET  http://127.0.0.1:{ports['portal']}/orders/{{id}}\n"
+            f"metrics  http://127.0.0.1:{ports['order']}/metrics, health /health/ready\n"
+            f"logs     here, and {state_dir}/*.log\n"
+            "Ctrl+C stops everything.",
+            title="Conveyor is starting",
+        )
+    )
+    manager.loop()
+    if manager.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM):
+        console.print(
+            "[bold red]Conveyor stopped:[/] a process exited (see its 'stopped' line above), so every "
+            "other one was stopped too. The embedded broker keeps topics and offsets only in "
+            "memory: running on without it would silently lose events."
+        )
+    raise typer.Exit(manager.returncode or 0)
+
+
+def _wait_foreground(stop: object, proc_wait: object) -> int:
+    """Forward SIGTERM/SIGINT to ``stop`` and block until the child exits."""
+    assert callable(stop) and callable(proc_wait)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop())
+    return int(proc_wait())
+
+
+@infra.command("broker")
+def infra_broker(port: int = 19092, state_dir: StateDir = Path(".conveyor")) -> None:
+    """Run the embedded Tansu broker (memory only) until stopped."""
+    broker = EmbeddedBroker(state_dir / "broker", port=port)
+    try:
+        bootstrap = broker.start()
+    except InfraError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"broker ready on {bootstrap} (log: {broker.log_path})")
+    assert broker.proc is not None
+    code = _wait_foreground(broker.stop, broker.proc.wait)
+    console.print(f"[bold red]broker exited ({code})[/]: every topic and offset is gone.")
+    raise typer.Exit(code or 1)
+
+
+@infra.command("postgres")
+def infra_postgres(port: int = 15432, state_dir: StateDir = Path(".conveyor")) -> None:
+    """Run the embedded PostgreSQL (data kept in STATE_DIR/postgres) until stopped."""
+    postgres = EmbeddedPostgres(state_dir / "postgres" / "data", port=port)
+    try:
+        postgres.start()
+        create_database(postgres.url(), DATABASE)
+    except InfraError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"postgres ready: {postgres.url(DATABASE)} (log: {postgres.log_path})")
+    assert postgres.proc is not None
+    code = _wait_foreground(postgres.stop, postgres.proc.wait)
+    raise typer.Exit(code)
+
+
+@app.command()
+def send(
+    file: Annotated[Path, typer.Argument(help="JSON file with an order.submit.v1 body")],
+    bootstrap: str = typer.Option("127.0.0.1:19092", envvar="KAFKA_BOOTSTRAP_SERVERS"),
+) -> None:
+    """Publish a storefront order to order.commands, as any Kafka producer would."""
+    from shared.runtime.storefront import publish_submission
+
+    try:
+        body = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise _fail(f"cannot read {file}: {exc}") from exc
+    event_id = asyncio.run(publish_submission(bootstrap, body))
+    console.print(f"sent order.submit.v1 {event_id} for reference {body.get('storefront_reference')}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""The batched consumer every service runs (aiokafka, manual commits).
+
+Per partition batch from ``getmany``: one Postgres transaction applies every record
+(inbox + state + outbox), then the offset is committed. A crash anywhere repeats work,
+and the inbox makes the repeat a no-op.
+
+Failures are sorted three ways:
+- poison (not an envelope, unknown type/version, invalid data) → dead-letter topic at
+  once, inside the same transaction, through the outbox;
+- a handler that raises → the records before it commit, it is retried alone with
+  backoff, and after ``max_attempts`` it is dead-lettered; the partition moves on;
+- a transient infrastructure error (database gone, serialization failure) → the whole
+  batch is retried with backoff until it works or the process stops: it is not the
+  record's fault, so it must not end in the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from shared.runtime.failpoints import failpoint
+from shared.runtime.logging import get_logger
+from shared.runtime.metrics import (
+    BATCH_SIZE,
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    EVENTS_CONSUMED,
+    HANDLER_SECONDS,
+    RETRIES,
+)
+from shared.runtime.settings import Settings
+from shared.runtime.uow import OutboxRecord, UnitOfWork, unit_of_work
+from shared.schemas import Envelope, Message, PoisonMessage, dlq_topic, from_record, parse
+
+Handler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
+T = TypeVar("T")
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+log = get_logger(__name__)
+
+
+class HandlerFailed(PoisonMessage):
+    reason = "handler_failed"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One consumed record, decoded as far as it could be."""
+
+    record: ConsumerRecord[bytes, bytes]
+    envelope: Envelope | None = None
+    message: Message | None = None
+    poison: PoisonMessage | None = None
+
+    @property
+    def position_key(self) -> str:
+        r = self.record
+        return f"pos:{r.topic}:{r.partition}:{r.offset}"
+
+
+def decode(record: ConsumerRecord[bytes, bytes]) -> Item:
+    try:
+        envelope = from_record(list(record.headers or ()), record.value)
+        return Item(record, envelope, parse(envelope))
+    except PoisonMessage as poison:
+        return Item(record, poison=poison)
+
+
+def dead_letter(service: str, item: Item, problem: PoisonMessage) -> OutboxRecord:
+    """The original record, untouched, plus why and where it came from."""
+    r = item.record
+    headers = [
+        *(r.headers or ()),
+        ("dlq_reason", problem.reason.encode()),
+        ("dlq_detail", problem.detail[:2000].encode()),
+        ("dlq_service", service.encode()),
+        ("dlq_original_topic", r.topic.encode()),
+        ("dlq_original_partition", str(r.partition).encode()),
+        ("dlq_original_offset", str(r.offset).encode()),
+        ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+    ]
+    return OutboxRecord(
+        topic=dlq_topic(service),
+        key=r.key,
+        headers=headers,
+        payload=r.value or b"",
+        event_id=f"dlq:{service}:{r.topic}:{r.partition}:{r.offset}",
+        event_type=item.envelope.type if item.envelope else None,
+    )
+
+
+class BatchConsumer:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        service: str,
+        schema: str,
+        pool: asyncpg.Pool,
+        topics: Sequence[str],
+        handlers: dict[str, Handler],
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.schema = schema
+        self.pool = pool
+        self.topics = list(topics)
+        self.handlers = handlers
+        self.stopping = asyncio.Event()
+        self.started = asyncio.Event()
+
+    # -- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=self.service,
+            group_instance_id=s.group_instance_id,
+            client_id=s.group_instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+            max_poll_records=s.max_poll_records,
+        )
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((KafkaConnectionError, OSError)),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            stop=stop_after_delay(60),
+            reraise=True,
+        ):
+            with attempt:
+                await consumer.start()
+        self.started.set()
+        log.info("consumer.started", topics=self.topics, group=self.service)
+        try:
+            while not self.stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                for tp, records in batch.items():
+                    await self.process(tp, records)
+                    failpoint("consumer.after_db_commit")
+                    await self._commit(consumer, tp, records[-1].offset + 1)
+                    self._record_lag(consumer, tp, records[-1].offset + 1)
+        finally:
+            await consumer.stop()
+            log.info("consumer.stopped")
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Rebalanced away: the new owner re-reads these records; the inbox skips them.
+            log.warning("consumer.commit_failed", topic=tp.topic, partition=tp.partition, error=str(exc))
+
+    def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, next_offset: int) -> None:
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(highwater - next_offset)
+
+    # -- one partition batch ----------------------------------------------------------
+
+    async def process(self, tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        BATCH_SIZE.labels(self.service, tp.topic).observe(len(records))
+        pending = [decode(r) for r in records]
+        while pending:
+            started = time.perf_counter()
+            applied, failure = await self._until_infrastructure_works(self._apply, pending)
+            HANDLER_SECONDS.labels(self.service, tp.topic).observe(time.perf_counter() - started)
+            pending = pending[applied:]
+            if failure is not None:
+                await self._retry_then_dead_letter(pending[0], failure)
+                pending = pending[1:]
+
+    async def _apply(self, items: Sequence[Item]) -> tuple[int, Exception | None]:
+        """Apply items in one transaction, each in a savepoint; stop at the first failure.
+
+        Returns how many were applied (they commit) and the failure, if any.
+        """
+        async with unit_of_work(self.pool, self.service, self.schema) as uow:
+            for index, item in enumerate(items):
+                try:
+                    async with uow.conn.transaction():
+                        await self._apply_one(uow, item)
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    return index, exc
+        return len(items), None
+
+    async def _apply_one(self, uow: UnitOfWork, item: Item) -> None:
+        r = item.record
+        if item.poison is not None:
+            await self._dead_letter_in(uow, item, item.poison)
+            return
+        assert item.envelope is not None and item.message is not None
+        handler = self.handlers.get(item.message.TYPE)
+        if handler is None:
+            self._count(r.topic, "ignored")
+            return
+        first = await uow.first_delivery(
+            item.envelope.id,
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            event_type=item.message.TYPE,
+        )
+        if not first:
+            self._count(r.topic, "duplicate")
+            return
+        with structlog.contextvars.bound_contextvars(
+            event_id=item.envelope.id,
+            event_type=item.message.TYPE,
+            correlation_id=item.envelope.correlation_id or item.envelope.id,
+            subject=item.envelope.subject,
+        ):
+            await handler(uow, item.message, item.envelope)
+        self._count(r.topic, "handled")
+
+    async def _dead_letter_in(self, uow: UnitOfWork, item: Item, problem: PoisonMessage) -> None:
+        r = item.record
+        # keyed by position, not ce_id: a redelivered record is not dead-lettered twice,
+        # and a record re-driven from the DLQ later is processed afresh
+        first = await uow.first_delivery(
+            item.position_key, topic=r.topic, partition=r.partition, offset=r.offset, event_type=None
+        )
+        if first:
+            await uow.append(dead_letter(self.service, item, problem))
+            DEAD_LETTERS.labels(self.service, problem.reason).inc()
+            self._count(r.topic, "dead_lettered")
+            log.warning(
+                "consumer.dead_lettered",
+                reason=problem.reason,
+                detail=problem.detail,
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+            )
+
+    async def _retry_then_dead_letter(self, item: Item, failure: Exception) -> None:
+        log.warning("consumer.handler_failed", error=repr(failure), offset=item.record.offset)
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(max(self.settings.max_attempts - 1, 1)),
+                wait=wait_exponential(
+                    multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s
+                ),
+                before_sleep=self._count_retry("handler"),
+                reraise=True,
+            ):
+                with attempt:
+                    _, failure_again = await self._until_infrastructure_works(self._apply, [item])
+                    if failure_again is not None:
+                        raise failure_again
+        except Exception as exc:
+            problem = HandlerFailed(f"{type(exc).__name__}: {exc}")
+            await self._until_infrastructure_works(self._dead_letter_alone, item, problem)
+
+    async def _dead_letter_alone(self, item: Item, problem: PoisonMessage) -> None:
+        async with unit_of_work(self.pool, self.service, self.schema) as uow:
+            await self._dead_letter_in(uow, item, problem)
+
+    async def _until_infrastructure_works(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Retry on transient errors with backoff, for as long as the process runs."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            wait=wait_exponential(multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s),
+            stop=lambda _: self.stopping.is_set(),
+            before_sleep=self._count_retry("transient"),
+            reraise=True,
+        ):
+            with attempt:
+                return await fn(*args)
+        raise AssertionError("unreachable")
+
+    def _count_retry(self, kind: str) -> Callable[[RetryCallState], None]:
+        def count(state: RetryCallState) -> None:
+            RETRIES.labels(self.service, kind).inc()
+            log.warning("consumer.retry", kind=kind, attempt=state.attempt_number)
+
+        return count
+
+    def _count(self, topic: str, outcome: str) -> None:
+        EVENTS_CONSUMED.labels(self.service, topic, outcome).inc()

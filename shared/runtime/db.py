@@ -1,0 +1,77 @@
+"""asyncpg pool per service schema, and schema migrations with yoyo."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from yoyo import get_backend, read_migrations
+
+RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
+
+# InvalidCatalogName: `make run` starts the services while the database is being created
+CONNECT_ERRORS = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InvalidCatalogNameError,
+)
+
+
+async def wait_for_database(url: str, timeout_s: float = 60.0) -> None:
+    """Wait until PostgreSQL accepts connections (the stack starts all processes at once)."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(CONNECT_ERRORS),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        stop=stop_after_delay(timeout_s),
+        reraise=True,
+    ):
+        with attempt:
+            conn = await asyncpg.connect(url)
+            await conn.close()
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": schema, "application_name": f"conveyor-{schema}"},
+    )
+    assert pool is not None
+    return pool
+
+
+def _yoyo_url(url: str, schema: str) -> str:
+    parts = urlsplit(url)
+    scheme = "postgresql+psycopg"
+    query = urlencode({"schema": schema})
+    return urlunsplit((scheme, parts.netloc, parts.path, query, ""))
+
+
+def _apply(url: str, schema: str, folders: list[Path]) -> list[str]:
+    backend = get_backend(_yoyo_url(url, schema))
+    applied: list[str] = []
+    with backend.lock():
+        for folder in folders:
+            pending = backend.to_apply(read_migrations(str(folder)))
+            backend.apply_migrations(pending)
+            applied.extend(m.id for m in pending)
+    return applied
+
+
+async def migrate(url: str, schema: str, service_migrations: Path) -> list[str]:
+    """Create the service's schema, then apply the runtime's and the service's migrations.
+
+    Runtime tables (inbox, outbox) come first; both sets are tracked by yoyo inside the
+    service's own schema, so services never see each other's history.
+    """
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    return await asyncio.to_thread(_apply, url, schema, [RUNTIME_MIGRATIONS, service_migrations])

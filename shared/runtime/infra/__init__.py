@@ -1,0 +1,1 @@
+"""Broker and database for development, tests and CI: embedded, containers or external."""

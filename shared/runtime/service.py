@@ -1,0 +1,141 @@
+"""Runs a service from its declaration: migrations, topics, consumer, relay, HTTP.
+
+A service declares only its name, handlers, migrations and (optionally) a router and
+start-up hook; :func:`run` wires the rest. Any part that dies takes the process down
+with a non-zero exit, so the supervisor sees it — no half-alive services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter
+
+from shared.runtime.consumer import BatchConsumer, Handler
+from shared.runtime.db import create_pool, migrate, wait_for_database
+from shared.runtime.http import Server, build_app
+from shared.runtime.logging import configure_logging, get_logger
+from shared.runtime.relay import OutboxRelay
+from shared.runtime.settings import Settings
+from shared.runtime.topics import ensure_topics
+from shared.schemas import subscriptions
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a service's API and hooks get: built at start-up, never at import time."""
+
+    name: str
+    schema: str
+    settings: Settings
+    pool: asyncpg.Pool
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    migrations: Path
+    handlers: dict[str, Handler]
+    router: Callable[[ServiceContext], APIRouter] | None = None
+    background: list[Callable[[ServiceContext, asyncio.Event], Awaitable[None]]] = field(
+        default_factory=list
+    )
+
+    @property
+    def schema(self) -> str:
+        return f"{self.name}_service"  # "order" is a reserved word in SQL
+
+
+async def prepare(definition: ServiceDefinition, settings: Settings) -> asyncpg.Pool:
+    await wait_for_database(settings.database_url)
+    applied = await migrate(settings.database_url, definition.schema, definition.migrations)
+    if applied:
+        log.info("migrations.applied", migrations=applied)
+    await ensure_topics(settings.kafka_bootstrap_servers)
+    return await create_pool(
+        settings.database_url,
+        definition.schema,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+    )
+
+
+async def serve(definition: ServiceDefinition, settings: Settings) -> None:
+    pool = await prepare(definition, settings)
+    ctx = ServiceContext(definition.name, definition.schema, settings, pool)
+    stopping = asyncio.Event()
+    consumer = BatchConsumer(
+        settings=settings,
+        service=definition.name,
+        schema=definition.schema,
+        pool=pool,
+        topics=subscriptions(definition.name),
+        handlers=definition.handlers,
+    )
+    relay = OutboxRelay(settings=settings, service=definition.name, schema=definition.schema, pool=pool)
+
+    def ready() -> dict[str, bool]:
+        return {
+            "consumer": consumer.started.is_set(),
+            "relay": relay.started.is_set(),
+            "database": not pool._closed,
+        }
+
+    routers = [definition.router(ctx)] if definition.router else []
+    app = build_app(definition.name, ready=ready, routers=routers)
+    server = Server(
+        uvicorn.Config(
+            app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False
+        )
+    )
+
+    def stop() -> None:
+        log.info("service.stopping")
+        stopping.set()
+        consumer.stopping.set()
+        relay.stopping.set()
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+    parts = {
+        "consumer": consumer.run(),
+        "relay": relay.run(),
+        "http": server.serve(),
+        **{f"background-{i}": job(ctx, stopping) for i, job in enumerate(definition.background)},
+    }
+    tasks = {asyncio.create_task(coro, name=name): name for name, coro in parts.items()}
+    log.info("service.started", http=f"http://{settings.http_host}:{settings.http_port}")
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        crashed = [t for t in done if t.exception() is not None]
+        unexpected = not stopping.is_set()  # a part ended although nobody asked it to
+        stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if crashed or unexpected:
+            for task in done:
+                log.error("service.part_ended", part=tasks[task], error=repr(task.exception()))
+            raise SystemExit(1)
+    finally:
+        await pool.close()
+        log.info("service.stopped")
+
+
+def run(definition: ServiceDefinition) -> None:
+    settings = Settings(service=definition.name)
+    configure_logging(definition.name, settings.log_level)
+    try:
+        asyncio.run(serve(definition, settings))
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,58 @@
+"""Settings from the environment (pydantic-settings). Defaults are for local development."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
+
+    environment: str = "development"
+    service: str = "unnamed"
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "CONVEYOR_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/conveyor",
+        validation_alias=AliasChoices("DATABASE_URL", "CONVEYOR_DATABASE_URL"),
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+
+    # consumer: low-latency defaults (ARCHITECTURE.md §2: the embedded broker answers
+    # fetch long-polls late, and rebalances wait half the session timeout)
+    instance_id: str = Field(default_factory=socket.gethostname)
+    fetch_max_wait_ms: int = 20
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    max_poll_records: int = 500
+    max_attempts: int = 5
+    retry_initial_s: float = 0.1
+    retry_max_s: float = 5.0
+
+    # producer / outbox relay
+    enable_idempotence: bool = False  # Tansu rejects InitProducerId; enable on real Kafka
+    linger_ms: int = 2
+    relay_batch_size: int = 1000
+    relay_poll_interval_s: float = 1.0
+    outbox_retention_hours: float = 24 * 7
+
+    db_pool_min: int = 1
+    db_pool_max: int = 5
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production" and "127.0.0.1" in self.kafka_bootstrap_servers:
+            raise ValueError("production needs KAFKA_BOOTSTRAP_SERVERS pointing at a real cluster")
+        return self
+
+    @property
+    def group_instance_id(self) -> str:
+        """Static membership id: stable across restarts of the same instance."""
+        return f"{self.service}-{self.instance_id}"
