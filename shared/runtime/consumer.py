@@ -254,18 +254,20 @@ class BatchConsumer:
         first = await uow.first_delivery(
             item.position_key, topic=r.topic, partition=r.partition, offset=r.offset, event_type=None
         )
-        if first:
-            await uow.append(dead_letter(self.service, item, problem))
-            DEAD_LETTERS.labels(self.service, problem.reason).inc()
-            self._count(r.topic, "dead_lettered")
-            log.warning(
-                "consumer.dead_lettered",
-                reason=problem.reason,
-                detail=problem.detail,
-                topic=r.topic,
-                partition=r.partition,
-                offset=r.offset,
-            )
+        if not first:
+            self._count(r.topic, "duplicate")
+            return
+        await uow.append(dead_letter(self.service, item, problem))
+        DEAD_LETTERS.labels(self.service, problem.reason).inc()
+        self._count(r.topic, "dead_lettered")
+        log.warning(
+            "consumer.dead_lettered",
+            reason=problem.reason,
+            detail=problem.detail,
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+        )
 
     async def _retry_then_dead_letter(self, item: Item, failure: Exception) -> None:
         log.warning("consumer.handler_failed", error=repr(failure), offset=item.record.offset)
@@ -275,10 +277,10 @@ class BatchConsumer:
                 wait=wait_exponential(
                     multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s
                 ),
-                before_sleep=self._count_retry("handler"),
                 reraise=True,
             ):
                 with attempt:
+                    RETRIES.labels(self.service, "handler").inc()
                     _, failure_again = await self._until_infrastructure_works(self._apply, [item])
                     if failure_again is not None:
                         raise failure_again
@@ -296,19 +298,17 @@ class BatchConsumer:
             retry=retry_if_exception_type(TRANSIENT),
             wait=wait_exponential(multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s),
             stop=lambda _: self.stopping.is_set(),
-            before_sleep=self._count_retry("transient"),
+            before_sleep=self._count_transient_retry,
             reraise=True,
         ):
             with attempt:
                 return await fn(*args)
         raise AssertionError("unreachable")
 
-    def _count_retry(self, kind: str) -> Callable[[RetryCallState], None]:
-        def count(state: RetryCallState) -> None:
-            RETRIES.labels(self.service, kind).inc()
-            log.warning("consumer.retry", kind=kind, attempt=state.attempt_number)
-
-        return count
+    def _count_transient_retry(self, state: RetryCallState) -> None:
+        RETRIES.labels(self.service, "transient").inc()
+        log.warning("consumer.transient_retry", attempt=state.attempt_number, error=repr(
+            state.outcome.exception() if state.outcome else None))
 
     def _count(self, topic: str, outcome: str) -> None:
         EVENTS_CONSUMED.labels(self.service, topic, outcome).inc()

@@ -82,6 +82,7 @@ class OutboxRelay:
                     await self._sleep_until_woken()
         finally:
             await producer.stop()
+            await listener.remove_listener(notify_channel(self.schema), self._on_notify)
             await self.pool.release(listener)
             log.info("relay.stopped")
 
@@ -93,6 +94,10 @@ class OutboxRelay:
             await self._sleep_until_woken()
             if self.stopping.is_set():
                 return
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

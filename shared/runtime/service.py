@@ -102,7 +102,7 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
         log.info("service.stopping")
         stopping.set()
         consumer.stopping.set()
-        relay.stopping.set()
+        relay.stop()
         server.should_exit = True
 
     loop = asyncio.get_running_loop()
