@@ -24,6 +24,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff format --check shared services tests bench
 	$(BIN)/mypy
 
 unit: $(STAMP)

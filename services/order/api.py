@@ -58,17 +58,30 @@ def router(ctx: ServiceContext) -> APIRouter:
         """Submit an order. Resubmitting the same storefront reference returns the same order."""
         data = body.to_json()
         request_hash = hashlib.sha256(data).hexdigest()
-        request = Envelope(type=SubmitOrder.TYPE, source="http/storefront", data=data,
-                           subject=body.subject, correlation_id=x_correlation_id)
+        request = Envelope(
+            type=SubmitOrder.TYPE,
+            source="http/storefront",
+            data=data,
+            subject=body.subject,
+            correlation_id=x_correlation_id,
+        )
         async with unit_of_work(ctx.pool, ctx.name, ctx.schema) as uow:
-            prior = await store.find_idempotency_key(uow.conn, idempotency_key) if idempotency_key else None
+            prior = (
+                await store.find_idempotency_key(uow.conn, idempotency_key)
+                if idempotency_key
+                else None
+            )
             if prior is not None and prior[0] != request_hash:
                 raise HTTPException(409, "Idempotency-Key was already used with a different body")
             order_id = order_id_for(body.storefront_id, body.storefront_reference)
             before = await store.get_order(uow.conn, order_id)
             row = await handlers.submit_order(uow, body, request)
-            if idempotency_key and prior is None and not await store.save_idempotency_key(
-                uow.conn, idempotency_key, request_hash, row.order_id
+            if (
+                idempotency_key
+                and prior is None
+                and not await store.save_idempotency_key(
+                    uow.conn, idempotency_key, request_hash, row.order_id
+                )
             ):
                 # a concurrent request took the key first; the transaction rolls back
                 raise HTTPException(409, "Idempotency-Key is in use by a concurrent request")
@@ -80,4 +93,3 @@ def router(ctx: ServiceContext) -> APIRouter:
         return _receipt(row, resubmission=resubmission)
 
     return api
-

@@ -8,6 +8,7 @@ client never reads an older state than the one it just wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -56,10 +57,8 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
                 remaining = deadline - asyncio.get_running_loop().time()
                 if caught_up or remaining <= 0:
                     return view
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), remaining)
-                except TimeoutError:
-                    pass
                 changed.clear()
 
     @api.get("/orders/{order_id}", responses={404: {"description": "No such order (yet)"}})

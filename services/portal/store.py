@@ -23,14 +23,18 @@ async def get_view(conn: asyncpg.Connection | asyncpg.Pool, order_id: str) -> Or
     return _view(record) if record else None
 
 
-async def get_timeline(conn: asyncpg.Connection | asyncpg.Pool, order_id: str) -> list[TimelineEntry]:
+async def get_timeline(
+    conn: asyncpg.Connection | asyncpg.Pool, order_id: str
+) -> list[TimelineEntry]:
     records = await conn.fetch(
         """SELECT version, event_type, status, occurred_at, reasons FROM order_timeline
            WHERE order_id = $1 ORDER BY version""",
         order_id,
     )
     return [
-        TimelineEntry(r["version"], r["event_type"], r["status"], r["occurred_at"], json.loads(r["reasons"]))
+        TimelineEntry(
+            r["version"], r["event_type"], r["status"], r["occurred_at"], json.loads(r["reasons"])
+        )
         for r in records
     ]
 
@@ -39,7 +43,8 @@ async def save(conn: asyncpg.Connection, view: OrderView, entry: TimelineEntry) 
     v = asdict(view)
     await conn.execute(
         """INSERT INTO orders (order_id, version, status, customer_id, storefront_id,
-                               storefront_reference, currency, total_minor, lines, reasons, updated_at)
+                               storefront_reference, currency, total_minor, lines, reasons,
+                               updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11)
            ON CONFLICT (order_id) DO UPDATE SET
              version = EXCLUDED.version, status = EXCLUDED.status,

@@ -56,14 +56,34 @@ def up(
             ensure_port_free("127.0.0.1", broker_port, "the embedded broker")
             manager.add_process(
                 "broker",
-                shlex.join([*me, "infra", "broker", "--port", str(broker_port), "--state-dir", str(state_dir)]),
+                shlex.join(
+                    [
+                        *me,
+                        "infra",
+                        "broker",
+                        "--port",
+                        str(broker_port),
+                        "--state-dir",
+                        str(state_dir),
+                    ]
+                ),
             )
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{broker_port}"
         if not env.get("DATABASE_URL"):
             ensure_port_free("127.0.0.1", postgres_port, "the embedded PostgreSQL")
             manager.add_process(
                 "postgres",
-                shlex.join([*me, "infra", "postgres", "--port", str(postgres_port), "--state-dir", str(state_dir)]),
+                shlex.join(
+                    [
+                        *me,
+                        "infra",
+                        "postgres",
+                        "--port",
+                        str(postgres_port),
+                        "--state-dir",
+                        str(state_dir),
+                    ]
+                ),
             )
             env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{postgres_port}/{DATABASE}"
         ports = {name: http_port + i for i, name in enumerate(SERVICES)}
@@ -89,9 +109,9 @@ def up(
     manager.loop()
     if manager.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM):
         console.print(
-            "[bold red]Conveyor stopped:[/] a process exited (see its 'stopped' line above), so every "
-            "other one was stopped too. The embedded broker keeps topics and offsets only in "
-            "memory: running on without it would silently lose events."
+            "[bold red]Conveyor stopped:[/] a process exited (see its 'stopped' line above), "
+            "so every other one was stopped too. The embedded broker keeps topics and offsets "
+            "only in memory: running on without it would silently lose events."
         )
     raise typer.Exit(manager.returncode or 0)
 
@@ -147,7 +167,9 @@ def send(
     except (OSError, json.JSONDecodeError) as exc:
         raise _fail(f"cannot read {file}: {exc}") from exc
     event_id = asyncio.run(publish_submission(bootstrap, body))
-    console.print(f"sent order.submit.v1 {event_id} for reference {body.get('storefront_reference')}")
+    console.print(
+        f"sent order.submit.v1 {event_id} for reference {body.get('storefront_reference')}"
+    )
 
 
 def main() -> None:

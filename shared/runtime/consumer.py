@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -126,7 +126,7 @@ class BatchConsumer:
         schema: str,
         pool: asyncpg.Pool,
         topics: Sequence[str],
-        handlers: dict[str, Handler],
+        handlers: Mapping[str, Handler],
     ) -> None:
         self.settings = settings
         self.service = service
@@ -181,16 +181,22 @@ class BatchConsumer:
             await consumer.commit({tp: offset})
         except (CommitFailedError, IllegalStateError) as exc:
             # Rebalanced away: the new owner re-reads these records; the inbox skips them.
-            log.warning("consumer.commit_failed", topic=tp.topic, partition=tp.partition, error=str(exc))
+            log.warning(
+                "consumer.commit_failed", topic=tp.topic, partition=tp.partition, error=str(exc)
+            )
 
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, next_offset: int) -> None:
         highwater = consumer.highwater(tp)
         if highwater is not None:
-            CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(highwater - next_offset)
+            CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
+                highwater - next_offset
+            )
 
     # -- one partition batch ----------------------------------------------------------
 
-    async def process(self, tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    async def process(
+        self, tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
         BATCH_SIZE.labels(self.service, tp.topic).observe(len(records))
         pending = [decode(r) for r in records]
         while pending:
@@ -252,7 +258,11 @@ class BatchConsumer:
         # keyed by position, not ce_id: a redelivered record is not dead-lettered twice,
         # and a record re-driven from the DLQ later is processed afresh
         first = await uow.first_delivery(
-            item.position_key, topic=r.topic, partition=r.partition, offset=r.offset, event_type=None
+            item.position_key,
+            topic=r.topic,
+            partition=r.partition,
+            offset=r.offset,
+            event_type=None,
         )
         if not first:
             self._count(r.topic, "duplicate")
@@ -296,7 +306,9 @@ class BatchConsumer:
         """Retry on transient errors with backoff, for as long as the process runs."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(TRANSIENT),
-            wait=wait_exponential(multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s),
+            wait=wait_exponential(
+                multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s
+            ),
             stop=lambda _: self.stopping.is_set(),
             before_sleep=self._count_transient_retry,
             reraise=True,
@@ -307,8 +319,11 @@ class BatchConsumer:
 
     def _count_transient_retry(self, state: RetryCallState) -> None:
         RETRIES.labels(self.service, "transient").inc()
-        log.warning("consumer.transient_retry", attempt=state.attempt_number, error=repr(
-            state.outcome.exception() if state.outcome else None))
+        log.warning(
+            "consumer.transient_retry",
+            attempt=state.attempt_number,
+            error=repr(state.outcome.exception() if state.outcome else None),
+        )
 
     def _count(self, topic: str, outcome: str) -> None:
         EVENTS_CONSUMED.labels(self.service, topic, outcome).inc()

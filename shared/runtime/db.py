@@ -34,7 +34,9 @@ async def wait_for_database(url: str, timeout_s: float = 60.0) -> None:
             await conn.close()
 
 
-async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
+async def create_pool(
+    url: str, schema: str, *, min_size: int = 1, max_size: int = 5
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,

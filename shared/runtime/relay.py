@@ -12,6 +12,7 @@ those rows again on restart; consumers deduplicate them by ``ce_id`` in their in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import Sequence
 
@@ -53,7 +54,9 @@ async def start_producer(producer: AIOKafkaProducer) -> None:
 
 
 class OutboxRelay:
-    def __init__(self, *, settings: Settings, service: str, schema: str, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, *, settings: Settings, service: str, schema: str, pool: asyncpg.Pool
+    ) -> None:
         self.settings = settings
         self.service = service
         self.schema = schema
@@ -103,10 +106,8 @@ class OutboxRelay:
         self._wake.set()
 
     async def _sleep_until_woken(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_interval_s)
-        except TimeoutError:
-            pass
         self._wake.clear()
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
@@ -122,7 +123,8 @@ class OutboxRelay:
         await self._publish(producer, rows)
         failpoint("relay.after_publish")
         await self.pool.execute(
-            "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+            [r["id"] for r in rows],
         )
         for row in rows:
             OUTBOX_PUBLISHED.labels(self.service, row["topic"]).inc()

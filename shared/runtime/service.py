@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import uvicorn
@@ -25,7 +26,7 @@ from shared.runtime.logging import configure_logging, get_logger
 from shared.runtime.relay import OutboxRelay
 from shared.runtime.settings import Settings
 from shared.runtime.topics import ensure_topics
-from shared.schemas import subscriptions
+from shared.schemas import TOPICS, subscriptions
 
 log = get_logger(__name__)
 
@@ -44,15 +45,20 @@ class ServiceContext:
 class ServiceDefinition:
     name: str
     migrations: Path
-    handlers: dict[str, Handler]
+    handlers: Mapping[str, Handler]
     router: Callable[[ServiceContext], APIRouter] | None = None
-    background: list[Callable[[ServiceContext, asyncio.Event], Awaitable[None]]] = field(
+    background: list[Callable[[ServiceContext, asyncio.Event], Coroutine[Any, Any, None]]] = field(
         default_factory=list
     )
 
     @property
     def schema(self) -> str:
         return f"{self.name}_service"  # "order" is a reserved word in SQL
+
+    def unreachable_handlers(self) -> list[str]:
+        """Handled types that arrive on no topic this service consumes (a wiring bug)."""
+        delivered = {m for t in subscriptions(self.name) for m in TOPICS[t].messages}
+        return sorted(set(self.handlers) - delivered)
 
 
 async def prepare(definition: ServiceDefinition, settings: Settings) -> asyncpg.Pool:
@@ -70,6 +76,10 @@ async def prepare(definition: ServiceDefinition, settings: Settings) -> asyncpg.
 
 
 async def serve(definition: ServiceDefinition, settings: Settings) -> None:
+    if unreachable := definition.unreachable_handlers():
+        raise SystemExit(
+            f"{definition.name} handles {unreachable} but consumes no topic carrying them"
+        )
     pool = await prepare(definition, settings)
     ctx = ServiceContext(definition.name, definition.schema, settings, pool)
     stopping = asyncio.Event()
@@ -81,7 +91,9 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
         topics=subscriptions(definition.name),
         handlers=definition.handlers,
     )
-    relay = OutboxRelay(settings=settings, service=definition.name, schema=definition.schema, pool=pool)
+    relay = OutboxRelay(
+        settings=settings, service=definition.name, schema=definition.schema, pool=pool
+    )
 
     def ready() -> dict[str, bool]:
         return {
@@ -109,7 +121,7 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
 
-    parts = {
+    parts: dict[str, Coroutine[Any, Any, None]] = {
         "consumer": consumer.run(),
         "relay": relay.run(),
         "http": server.serve(),

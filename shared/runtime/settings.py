@@ -15,7 +15,9 @@ class Settings(BaseSettings):
     service: str = "unnamed"
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "CONVEYOR_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "CONVEYOR_KAFKA_BOOTSTRAP_SERVERS"
+        ),
     )
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/conveyor",

@@ -35,7 +35,10 @@ async def ensure_topics(bootstrap: str, timeout_s: float = 60.0) -> dict[str, in
     try:
         wanted = registry_topics()
         response = await admin.create_topics(
-            [NewTopic(name, partitions, replication_factor=1) for name, partitions in wanted.items()]
+            [
+                NewTopic(name, partitions, replication_factor=1)
+                for name, partitions in wanted.items()
+            ]
         )
         for name, code, message in response.topic_errors:
             if code not in (0, TOPIC_ALREADY_EXISTS):

@@ -57,9 +57,13 @@ class UnitOfWork:
         source = f"conveyor/{self.service}"
         data = message.to_json()
         if cause is not None:
-            envelope = cause.caused(type=message.TYPE, source=source, data=data, subject=message.subject)
+            envelope = cause.caused(
+                type=message.TYPE, source=source, data=data, subject=message.subject
+            )
         else:
-            envelope = Envelope(type=message.TYPE, source=source, data=data, subject=message.subject)
+            envelope = Envelope(
+                type=message.TYPE, source=source, data=data, subject=message.subject
+            )
         await self.append(
             OutboxRecord(
                 topic=topic_for_message(message.TYPE, self.service),
@@ -75,7 +79,8 @@ class UnitOfWork:
 
     async def append(self, record: OutboxRecord) -> None:
         await self.conn.execute(
-            """INSERT INTO outbox (event_id, topic, key, header_names, header_values, payload, event_type)
+            """INSERT INTO outbox (event_id, topic, key, header_names, header_values, payload,
+                                 event_type)
                VALUES ($1, $2, $3, $4, $5, $6, $7)""",
             record.event_id,
             record.topic,

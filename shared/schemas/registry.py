@@ -56,7 +56,7 @@ def _register(type_: str, kind: str, subject: str) -> Callable[[M], M]:
     def decorate(model: M) -> M:
         if type_ in _models:
             raise ValueError(f"{type_} registered twice")
-        if subject not in model.model_fields:
+        if subject not in model.__pydantic_fields__:
             raise ValueError(f"{model.__name__} has no subject field {subject!r}")
         model.TYPE, model.KIND, model.SUBJECT = type_, kind, subject
         _models[type_] = model

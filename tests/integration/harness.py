@@ -67,7 +67,9 @@ class ServiceProcess:
 
             async def is_ready() -> bool:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
+                    raise AssertionError(
+                        f"{self.name} exited with {self.proc.returncode}:\n{self.log()}"
+                    )
                 try:
                     return (await http.get("/health/ready")).status_code == 200
                 except httpx.TransportError:
@@ -176,13 +178,25 @@ class Stack:
         finally:
             await producer.stop()
 
-    async def publish_messages(self, topic: str, messages: list[Message], **envelope: Any) -> list[str]:
+    async def publish_messages(
+        self, topic: str, messages: list[Message], **envelope: Any
+    ) -> list[str]:
         envelopes = [
-            Envelope(type=m.TYPE, source="test/storefront", data=m.to_json(), subject=m.subject, **envelope)
+            Envelope(
+                type=m.TYPE,
+                source="test/storefront",
+                data=m.to_json(),
+                subject=m.subject,
+                **envelope,
+            )
             for m in messages
         ]
         await self.publish(
-            topic, [(m.subject.encode(), e.data, to_headers(e)) for m, e in zip(messages, envelopes, strict=True)]
+            topic,
+            [
+                (m.subject.encode(), e.data, to_headers(e))
+                for m, e in zip(messages, envelopes, strict=True)
+            ],
         )
         return [e.id for e in envelopes]
 

@@ -11,9 +11,10 @@ from tests.integration.harness import Stack
 async def test_post_then_read_your_write(stack: Stack) -> None:
     order = await stack.start("order")
     portal = await stack.start("portal")
-    async with httpx.AsyncClient(base_url=order.url) as intake, httpx.AsyncClient(
-        base_url=portal.url
-    ) as reads:
+    async with (
+        httpx.AsyncClient(base_url=order.url) as intake,
+        httpx.AsyncClient(base_url=portal.url) as reads,
+    ):
         created = await intake.post("/orders", json=submission_body("HTTP-1"))
         assert created.status_code == 201
         receipt = created.json()
@@ -28,7 +29,9 @@ async def test_post_then_read_your_write(stack: Stack) -> None:
         assert [step["event_type"] for step in view["timeline"]] == ["order.placed.v1"]
 
         # a version that does not exist yet: the wait runs out and says so
-        ahead = await reads.get(f"/orders/{receipt['order_id']}", params={"min_version": 2, "wait_ms": 200})
+        ahead = await reads.get(
+            f"/orders/{receipt['order_id']}", params={"min_version": 2, "wait_ms": 200}
+        )
         assert ahead.status_code == 200 and ahead.headers["Conveyor-Caught-Up"] == "false"
 
         unknown = await reads.get("/orders/no-such-order")

@@ -61,7 +61,9 @@ async def test_each_poison_message_is_dead_lettered_with_its_reason(stack: Stack
         order_id_for("test-shop", "OK-2"),
     }
     assert await order.metric("conveyor_retries_total", kind="handler") == 2
-    assert order.proc is not None and order.proc.poll() is None, "bad input must not kill the service"
+    assert order.proc is not None and order.proc.poll() is None, (
+        "bad input must not kill the service"
+    )
 
 
 async def test_dead_lettering_survives_redelivery_without_duplicates(stack: Stack) -> None:

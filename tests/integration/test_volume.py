@@ -30,16 +30,23 @@ async def test_thousand_orders_with_resubmissions(stack: Stack) -> None:
     await stack.publish_messages("order.commands", [submission(**_ref(n)) for n in over_kafka])
     async with httpx.AsyncClient(base_url=order.url, timeout=30) as http:
         statuses = await asyncio.gather(
-            *(http.post("/orders", json=body(n), headers={"Idempotency-Key": f"k-{n}"}) for n in over_http)
+            *(
+                http.post("/orders", json=body(n), headers={"Idempotency-Key": f"k-{n}"})
+                for n in over_http
+            )
         )
         assert Counter(r.status_code for r in statuses) == Counter(
             201 if n % REJECT_EVERY else 422 for n in over_http
         )
         # half the resubmissions over HTTP (no key: the storefront reference decides) …
-        again = await asyncio.gather(*(http.post("/orders", json=body(n)) for n in resubmitted[::2]))
+        again = await asyncio.gather(
+            *(http.post("/orders", json=body(n)) for n in resubmitted[::2])
+        )
         assert all(r.json()["resubmission"] for r in again)
     # … and half over Kafka, as new records with new ce_ids
-    await stack.publish_messages("order.commands", [submission(**_ref(n)) for n in resubmitted[1::2]])
+    await stack.publish_messages(
+        "order.commands", [submission(**_ref(n)) for n in resubmitted[1::2]]
+    )
 
     events = await stack.wait_for_records("order.events", ORDERS, timeout_s=120)
 
@@ -63,8 +70,13 @@ async def test_thousand_orders_with_resubmissions(stack: Stack) -> None:
     rejected = len([n for n in range(ORDERS) if n % REJECT_EVERY == 0])
     assert types == {"order.placed.v1": ORDERS - rejected, "order.rejected.v1": rejected}
 
-    rows = await stack.query("SELECT status, count(*) AS n FROM portal_service.orders GROUP BY status")
-    assert {r["status"]: r["n"] for r in rows} == {"placed": ORDERS - rejected, "rejected": rejected}
+    rows = await stack.query(
+        "SELECT status, count(*) AS n FROM portal_service.orders GROUP BY status"
+    )
+    assert {r["status"]: r["n"] for r in rows} == {
+        "placed": ORDERS - rejected,
+        "rejected": rejected,
+    }
     timeline = await stack.query("SELECT count(*) AS n FROM portal_service.order_timeline")
     assert timeline[0]["n"] == ORDERS
     assert await portal.metric("conveyor_dead_letters_total") == 0

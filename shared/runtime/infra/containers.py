@@ -23,7 +23,10 @@ def start_containers() -> Iterator[tuple[str, str]]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer
 
-    with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka, PostgresContainer(
-        POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres", driver=None
-    ) as postgres:
+    with (
+        KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka,
+        PostgresContainer(
+            POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres", driver=None
+        ) as postgres,
+    ):
         yield kafka.get_bootstrap_server(), postgres.get_connection_url()

@@ -43,7 +43,9 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
             ) from exc
 
 
-def wait_for(check: object, proc: subprocess.Popen[bytes], what: str, log: Path, timeout_s: float) -> None:
+def wait_for(
+    check: object, proc: subprocess.Popen[bytes], what: str, log: Path, timeout_s: float
+) -> None:
     """Poll ``check()`` until it is true; fail fast if the process dies first."""
     assert callable(check)
     deadline = time.monotonic() + timeout_s
@@ -103,7 +105,13 @@ class EmbeddedBroker:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: _accepts_tcp(self.host, self.port), self.proc, "broker", self.log_path, timeout_s)
+        wait_for(
+            lambda: _accepts_tcp(self.host, self.port),
+            self.proc,
+            "broker",
+            self.log_path,
+            timeout_s,
+        )
         return self.bootstrap
 
     def stop(self) -> None:
@@ -187,14 +195,23 @@ class EmbeddedPostgres:
         args = [str(_pg_bin("postgres")), "-D", str(self.data_dir), "-h", self.host]
         args += ["-p", str(self.port), "-k", "", "-c", "max_connections=300"]
         if not self.durable:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         return args
 
     def start(self, timeout_s: float = 30.0) -> str:
         ensure_port_free(self.host, self.port, "the embedded PostgreSQL")
         user = self.initdb()
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.command(), user=user, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.command(), user=user, stdout=log, stderr=subprocess.STDOUT
+            )
         wait_for(self.accepts_queries, self.proc, "postgres", self.log_path, timeout_s)
         return self.url()
 

@@ -56,7 +56,9 @@ def choose_kind(requested: str = "auto") -> str:
 
 
 @contextmanager
-def infrastructure(state_dir: Path, *, kind: str = "auto", durable: bool = True) -> Iterator[Infrastructure]:
+def infrastructure(
+    state_dir: Path, *, kind: str = "auto", durable: bool = True
+) -> Iterator[Infrastructure]:
     kind = choose_kind(os.environ.get("CONVEYOR_INFRA", kind))
     with ExitStack() as stack:
         if kind == "external":
@@ -64,9 +66,7 @@ def infrastructure(state_dir: Path, *, kind: str = "auto", durable: bool = True)
                 kind, os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
             )
         elif kind == "docker":
-            from shared.runtime.infra.containers import start_containers
-
-            from shared.runtime.infra.containers import start_kafka
+            from shared.runtime.infra.containers import start_containers, start_kafka
 
             bootstrap, admin_url = stack.enter_context(start_containers())
 
@@ -89,4 +89,6 @@ def infrastructure(state_dir: Path, *, kind: str = "auto", durable: bool = True)
 
             yield Infrastructure(kind, broker.bootstrap, postgres.url(), new_broker)
         else:
-            raise ValueError(f"unknown infrastructure kind {kind!r} (auto|embedded|docker|external)")
+            raise ValueError(
+                f"unknown infrastructure kind {kind!r} (auto|embedded|docker|external)"
+            )

@@ -1,0 +1,210 @@
+"""Fulfillment contexts: picking, packing and shipping (three stage services, one package).
+
+Topics, each with its own single writer: ``picking.events`` (picking), ``packing.events``
+(packing), ``shipping.events`` (shipping: ``shipping.*`` and ``shipment.*`` types).
+``picking.commands`` carries confirmations from warehouse handhelds, ``shipping.commands``
+carrier tracking updates received by the webhook. Key: order id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shared.schemas.common import Money, Quantity, Reason, Value
+from shared.schemas.registry import Message, command, event
+
+TrackingStatus = Literal[
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+    "delivery_exception",
+    "delayed",
+    "returned_to_sender",
+]
+ExceptionStatus = Literal["delivery_exception", "delayed", "returned_to_sender"]
+
+
+class FulfillmentEvent(Message):
+    order_id: str
+    occurred_at: datetime
+
+
+class ItemCount(Value):
+    """A quantity of one order line."""
+
+    line_id: str
+    sku: str
+    quantity: Quantity
+
+
+# --- picking ---
+
+
+class PickItem(ItemCount):
+    """What to pick for one line, and where."""
+
+    location: str
+
+
+class PickEvent(FulfillmentEvent):
+    task_id: str
+    warehouse_id: str
+
+
+@event("picking.task_created.v1")
+class PickTaskCreated(PickEvent):
+    """A pick list for one warehouse's allocations of a confirmed order."""
+
+    reservation_id: str
+    items: list[PickItem]
+
+
+@event("picking.item_picked.v1")
+class ItemPicked(PickEvent):
+    """A picker confirmed the expected units of a line at a location."""
+
+    item: PickItem
+    picker_id: str
+
+
+@event("picking.short_picked.v1")
+class ShortPicked(PickEvent):
+    """A picker found fewer units than expected; ``picked`` may be zero."""
+
+    item: PickItem
+    picked: int = Field(ge=0)
+    picker_id: str
+
+
+@event("picking.completed.v1")
+class PickingCompleted(PickEvent):
+    """Every item of the task was picked or reported short; the tote goes to packing."""
+
+    picked: list[ItemCount]
+    short_line_ids: list[str] = []
+
+
+@command("picking.confirm_pick.v1")
+class ConfirmPick(Message):
+    """A handheld confirms what was picked for one task item (0 = nothing found)."""
+
+    order_id: str
+    task_id: str
+    line_id: str
+    sku: str
+    location: str
+    quantity_picked: int = Field(ge=0)
+    picker_id: str
+    confirmation_id: str = Field(description="chosen by the device; a retry reuses it")
+    scanned_at: datetime
+
+
+# --- packing ---
+
+
+class Package(Value):
+    """One box as it leaves the packing station."""
+
+    package_id: str
+    box_code: str
+    length_mm: int = Field(gt=0)
+    width_mm: int = Field(gt=0)
+    height_mm: int = Field(gt=0)
+    weight_grams: int = Field(gt=0)
+    items: list[ItemCount]
+
+
+@event("packing.packed.v1")
+class Packed(FulfillmentEvent):
+    """The picked items of a warehouse are boxed and weighed, ready for a label."""
+
+    packing_id: str
+    warehouse_id: str
+    packages: list[Package]
+    packer_id: str
+
+
+# --- shipping ---
+
+
+class ShipmentEvent(FulfillmentEvent):
+    shipment_id: str
+    carrier: str
+    tracking_number: str
+
+
+class LabelledPackage(Value):
+    package_id: str
+    tracking_number: str
+
+
+@event("shipping.label_purchased.v1")
+class LabelPurchased(ShipmentEvent):
+    """A carrier label was bought for the packed packages."""
+
+    service: str
+    packages: list[LabelledPackage]
+    label_url: str
+    cost: Money
+
+
+class ShippedPackage(Package):
+    """A package with its own carrier tracking number."""
+
+    tracking_number: str
+
+
+@event("shipment.dispatched.v1")
+class ShipmentDispatched(ShipmentEvent):
+    """The carrier collected the packages: payment captures, inventory commits."""
+
+    warehouse_id: str
+    service: str
+    estimated_delivery: date | None = None
+    packages: list[ShippedPackage]
+
+
+@event("shipment.tracking_updated.v1")
+class TrackingUpdated(ShipmentEvent):
+    """A carrier scan, deduplicated by ``carrier_event_id``."""
+
+    status: TrackingStatus
+    carrier_event_id: str
+    location: str | None = None
+    description: str = ""
+    estimated_delivery: date | None = None
+
+
+@event("shipment.delivered.v1")
+class ShipmentDelivered(ShipmentEvent):
+    """The carrier reported the shipment delivered."""
+
+    location: str | None = None
+    signed_by: str | None = None
+
+
+@event("shipment.exception.v1")
+class ShipmentException(ShipmentEvent):
+    """The carrier reported a problem: failed delivery, delay or return to sender."""
+
+    status: ExceptionStatus
+    reason: Reason
+    estimated_delivery: date | None = None
+
+
+@command("shipping.carrier_update.v1")
+class CarrierUpdate(Message):
+    """A carrier webhook call, already matched to its order by tracking number."""
+
+    order_id: str
+    carrier: str
+    tracking_number: str
+    carrier_event_id: str
+    status: TrackingStatus
+    location: str | None = None
+    description: str = ""
+    estimated_delivery: date | None = None
+    occurred_at: datetime

@@ -1,0 +1,137 @@
+"""Inventory context: stock per warehouse, reservations, allocation, backorders.
+
+Topics (single writer: services/inventory): ``inventory.events`` for what happens to an
+order's stock (key: order id) and ``stock.events`` for a SKU's stock (key: SKU), which
+the portal reads for availability. ``inventory.commands`` carries goods receipts from
+warehouse staff and 3PL clients (key: SKU).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shared.schemas.common import Quantity, Value
+from shared.schemas.registry import Message, command, event
+
+ShortageCode = Literal["out_of_stock", "unknown_sku", "not_backorderable", "discontinued"]
+StockSource = Literal["purchase_order", "return", "adjustment"]
+
+
+class Allocation(Value):
+    """Units of one order line held in (or taken from) one warehouse."""
+
+    line_id: str
+    sku: str
+    warehouse_id: str
+    quantity: Quantity
+
+
+class BackorderedLine(Value):
+    """Units of one order line waiting for stock that is not there yet."""
+
+    line_id: str
+    sku: str
+    quantity: Quantity
+    expected_restock_date: date | None = None
+
+
+class SkuShortage(Value):
+    """Why the units of one SKU could be neither reserved nor backordered."""
+
+    sku: str
+    requested: Quantity
+    available: int = Field(ge=0)
+    code: ShortageCode
+    message: str = ""
+
+
+class ReservationEvent(Message):
+    order_id: str
+    reservation_id: str
+    occurred_at: datetime
+
+
+@event("inventory.reserved.v1")
+class InventoryReserved(ReservationEvent):
+    """Stock is held for every line after ``order.placed``, split across warehouses."""
+
+    allocations: list[Allocation]
+    backordered: list[BackorderedLine] = []
+
+
+@event("inventory.backorder_allocated.v1")
+class BackorderAllocated(ReservationEvent):
+    """Stock arrived for backordered lines and is now held for them."""
+
+    allocations: list[Allocation]
+    still_backordered: list[BackorderedLine] = []
+
+
+@event("inventory.reservation_failed.v1")
+class InventoryReservationFailed(Message):
+    """At least one line could be neither reserved nor backordered; nothing is held."""
+
+    order_id: str
+    shortages: list[SkuShortage]
+    occurred_at: datetime
+
+
+@event("inventory.released.v1")
+class InventoryReleased(ReservationEvent):
+    """A reservation was given back (order cancelled or rejected): the stock is free again."""
+
+    allocations: list[Allocation]
+    reason: str
+
+
+@event("inventory.committed.v1")
+class InventoryCommitted(ReservationEvent):
+    """Reserved units left the warehouse with a dispatched shipment; on-hand went down."""
+
+    shipment_id: str
+    allocations: list[Allocation]
+
+
+@event("inventory.stock_received.v1", subject="sku")
+class StockReceived(Message):
+    """Units were added to a warehouse's on-hand stock: a goods receipt or a restocked return."""
+
+    sku: str
+    warehouse_id: str
+    quantity: Quantity
+    receipt_id: str
+    source: StockSource
+    order_id: str | None = Field(default=None, description="the returned order, for returns")
+    return_id: str | None = None
+    occurred_at: datetime
+
+
+@command("inventory.receive_stock.v1", subject="sku")
+class ReceiveStock(Message):
+    """Warehouse staff or a 3PL books a goods receipt; ``receipt_id`` makes retries idempotent."""
+
+    sku: str
+    warehouse_id: str
+    quantity: Quantity
+    receipt_id: str
+    reference: str = Field(default="", description="purchase order or delivery note")
+    received_by: str
+
+
+@event("stock.level_changed.v1", subject="sku")
+class StockLevelChanged(Message):
+    """A SKU's position in one warehouse changed (reserve, release, commit or receipt)."""
+
+    sku: str
+    warehouse_id: str
+    on_hand: int = Field(ge=0)
+    reserved: int = Field(ge=0)
+    safety_stock: int = Field(ge=0)
+    available: int = Field(ge=0, description="on_hand - reserved - safety_stock, floored at 0")
+    backorderable: bool
+    next_restock_date: date | None = None
+    version: int = Field(ge=1, description="per SKU and warehouse; projections skip stale ones")
+    occurred_at: datetime

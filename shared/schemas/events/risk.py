@@ -1,0 +1,27 @@
+"""Risk context: the fraud/velocity check on placed orders (a faust-streaming service).
+
+Topic ``risk.events`` (single writer: services/risk). Key: order id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shared.schemas.common import Reason
+from shared.schemas.registry import Message, event
+
+
+@event("risk.assessed.v1")
+class RiskAssessed(Message):
+    """The check scored an order after ``order.placed``: pass, hold for review, or reject."""
+
+    order_id: str
+    assessment_id: str
+    customer_id: str | None = None
+    verdict: Literal["pass", "review", "reject"]
+    score: int = Field(ge=0, le=100, description="0 = no sign of fraud, 100 = certain fraud")
+    reasons: list[Reason] = []
+    occurred_at: datetime
