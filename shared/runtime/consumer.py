@@ -248,6 +248,7 @@ class BatchConsumer:
             event_id=item.envelope.id,
             event_type=item.message.TYPE,
             correlation_id=item.envelope.correlation_id or item.envelope.id,
+            order_id=getattr(item.message, "order_id", None),
             subject=item.envelope.subject,
         ):
             await handler(uow, item.message, item.envelope)

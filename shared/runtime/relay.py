@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.runtime.failpoints import failpoint
@@ -64,10 +64,11 @@ class OutboxRelay:
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
         self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer
 
     async def run(self) -> None:
-        producer = build_producer(self.settings)
-        await start_producer(producer)
+        self._producer = build_producer(self.settings)
+        await start_producer(self._producer)
         listener: asyncpg.Connection = await self.pool.acquire()
         try:
             await self._become_leader(listener)
@@ -77,14 +78,14 @@ class OutboxRelay:
             loop = asyncio.get_running_loop()
             next_purge = loop.time()
             while not self.stopping.is_set():
-                published = await self.publish_pending(producer)
+                published = await self._publish_until_broker_answers()
                 if loop.time() >= next_purge:
                     await self.purge_sent()
                     next_purge = loop.time() + PURGE_EVERY_S
                 if published < self.settings.relay_batch_size:
                     await self._sleep_until_woken()
         finally:
-            await producer.stop()
+            await self._producer.stop()
             await listener.remove_listener(notify_channel(self.schema), self._on_notify)
             await self.pool.release(listener)
             log.info("relay.stopped")
@@ -109,6 +110,36 @@ class OutboxRelay:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_interval_s)
         self._wake.clear()
+
+    async def _publish_until_broker_answers(self) -> int:
+        """Rows wait safely in PostgreSQL while the broker is away: back off, don't crash.
+
+        Each round is bounded in time, and a failed round gets a fresh producer: aiokafka's
+        producer does not always recover from a broker restart (aiokafka #267, #517). An
+        interrupted round leaves its rows unsent, so they go again with the same ce_id.
+        """
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((KafkaError, TimeoutError)),
+            wait=wait_exponential(multiplier=0.1, max=5.0),
+            stop=lambda _: self.stopping.is_set(),
+            before_sleep=lambda state: log.warning(
+                "relay.publish_retry", attempt=state.attempt_number, error=repr(state.outcome)
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    await self._replace_producer()
+                return await asyncio.wait_for(
+                    self.publish_pending(self._producer), self.settings.relay_publish_timeout_s
+                )
+        return 0
+
+    async def _replace_producer(self) -> None:
+        with contextlib.suppress(KafkaError, TimeoutError):
+            await asyncio.wait_for(self._producer.stop(), 5)
+        self._producer = build_producer(self.settings)
+        await self._producer.start()
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         rows = await self.pool.fetch(

@@ -99,7 +99,7 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
         return {
             "consumer": consumer.started.is_set(),
             "relay": relay.started.is_set(),
-            "database": not pool._closed,
+            "database": not pool.is_closing(),
         }
 
     routers = [definition.router(ctx)] if definition.router else []

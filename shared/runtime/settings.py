@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     linger_ms: int = 2
     relay_batch_size: int = 1000
     relay_poll_interval_s: float = 1.0
+    relay_publish_timeout_s: float = 15.0  # one publish round; then a fresh producer
     outbox_retention_hours: float = 24 * 7
 
     db_pool_min: int = 1
