@@ -64,6 +64,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.DeadlockDetectedError,
 )
 
+STOP_TIMEOUT_S = 5.0
+
 log = get_logger(__name__)
 
 
@@ -173,7 +175,12 @@ class BatchConsumer:
                     await self._commit(consumer, tp, records[-1].offset + 1)
                     self._record_lag(consumer, tp, records[-1].offset + 1)
         finally:
-            await consumer.stop()
+            # bounded: stop() can hang when the group coordinator went away with the
+            # broker; offsets are committed per batch, so giving up here loses nothing
+            try:
+                await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("consumer.stop_timed_out", timeout_s=STOP_TIMEOUT_S)
             log.info("consumer.stopped")
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
