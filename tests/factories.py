@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Literal
 
+from shared.schemas.common import Money
+from shared.schemas.events.inventory import (
+    Allocation,
+    BackorderedLine,
+    InventoryReservationFailed,
+    InventoryReserved,
+    SkuShortage,
+    StockLevelChanged,
+)
 from shared.schemas.events.order import SubmitOrder
+from shared.schemas.events.payment import PaymentAuthorized, PaymentDeclined
+from shared.schemas.events.risk import RiskAssessed
 
 
 def submission_body(reference: str, **overrides: Any) -> dict[str, Any]:
@@ -34,3 +46,84 @@ def submission_body(reference: str, **overrides: Any) -> dict[str, Any]:
 
 def submission(reference: str, **overrides: Any) -> SubmitOrder:
     return SubmitOrder.model_validate(submission_body(reference, **overrides))
+
+
+# --- verdicts of the other stages, as their services would publish them ---
+
+
+def authorized(order_id: str) -> PaymentAuthorized:
+    return PaymentAuthorized(
+        order_id=order_id,
+        payment_id=f"pay-{order_id}",
+        amount=Money(amount_minor=5000, currency="EUR"),
+        occurred_at=datetime.now(UTC),
+        authorization_id=f"auth-{order_id}",
+        gateway_reference="sandbox",
+    )
+
+
+def declined(order_id: str) -> PaymentDeclined:
+    return PaymentDeclined(
+        order_id=order_id,
+        payment_id=f"pay-{order_id}",
+        amount=Money(amount_minor=5000, currency="EUR"),
+        occurred_at=datetime.now(UTC),
+        code="insufficient_funds",
+    )
+
+
+def reserved(order_id: str, *, backordered_until: date | None = None) -> InventoryReserved:
+    backordered = (
+        [
+            BackorderedLine(
+                line_id="2", sku="TEE-M", quantity=1, expected_restock_date=backordered_until
+            )
+        ]
+        if backordered_until
+        else []
+    )
+    return InventoryReserved(
+        order_id=order_id,
+        reservation_id=f"res-{order_id}",
+        occurred_at=datetime.now(UTC),
+        allocations=[
+            Allocation(line_id="1", sku="MUG-BLUE", warehouse_id="wh-london", quantity=2),
+            *(
+                []
+                if backordered
+                else [Allocation(line_id="2", sku="TEE-M", warehouse_id="wh-leeds", quantity=1)]
+            ),
+        ],
+        backordered=backordered,
+    )
+
+
+def out_of_stock(order_id: str) -> InventoryReservationFailed:
+    shortage = SkuShortage(sku="TEE-M", requested=1, available=0, code="out_of_stock")
+    return InventoryReservationFailed(
+        order_id=order_id, shortages=[shortage], occurred_at=datetime.now(UTC)
+    )
+
+
+def risk(order_id: str, verdict: Literal["pass", "review", "reject"] = "pass") -> RiskAssessed:
+    return RiskAssessed(
+        order_id=order_id,
+        assessment_id=f"risk-{order_id}",
+        verdict=verdict,
+        score=10,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def stock_level(sku: str, warehouse: str, *, available: int, version: int) -> StockLevelChanged:
+    return StockLevelChanged(
+        sku=sku,
+        warehouse_id=warehouse,
+        on_hand=available + 5,
+        reserved=5,
+        safety_stock=0,
+        available=available,
+        backorderable=False,
+        version=version,
+        occurred_at=datetime.now(UTC),
+    )

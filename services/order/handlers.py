@@ -5,9 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.order import domain, store
+from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
-from shared.schemas.events.order import OrderPlaced, OrderRejected, SubmitOrder
+from shared.schemas.events.inventory import InventoryReservationFailed, InventoryReserved
+from shared.schemas.events.order import (
+    CancelOrder,
+    DecideReview,
+    OrderPlaced,
+    OrderRejected,
+    SubmitOrder,
+)
+from shared.schemas.events.payment import (
+    PaymentAuthorizationFailed,
+    PaymentAuthorized,
+    PaymentDeclined,
+)
+from shared.schemas.events.risk import RiskAssessed
+
+log = get_logger(__name__)
 
 
 async def submit_order(uow: UnitOfWork, cmd: SubmitOrder, cause: Envelope | None) -> store.OrderRow:
@@ -69,4 +85,71 @@ async def on_submit_order(uow: UnitOfWork, message: Message, envelope: Envelope)
     await submit_order(uow, message, envelope)
 
 
-HANDLERS = {SubmitOrder.TYPE: on_submit_order}
+async def on_verdict(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    """A payment, stock or risk verdict moves the saga on."""
+    assert isinstance(message, VERDICTS)
+    order = await _load(uow, message.order_id)
+    await _apply(uow, domain.record(order, message, datetime.now(UTC)), envelope)
+
+
+async def on_cancel(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    assert isinstance(message, CancelOrder)
+    order = await _load(uow, message.order_id)
+    try:
+        outcome = domain.cancel(order, message, datetime.now(UTC))
+    except domain.Refused as refused:
+        await _refuse(uow, message.order_id, envelope, refused)
+        return
+    await _apply(uow, outcome, envelope)
+
+
+async def on_review_decision(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    assert isinstance(message, DecideReview)
+    order = await _load(uow, message.order_id)
+    try:
+        outcome = domain.decide_review(order, message, datetime.now(UTC))
+    except domain.Refused as refused:
+        await _refuse(uow, message.order_id, envelope, refused)
+        return
+    await _apply(uow, outcome, envelope)
+
+
+async def _load(uow: UnitOfWork, order_id: str) -> domain.Order:
+    order = await store.lock_order(uow.conn, order_id)
+    if order is None:
+        # every verdict follows an order.placed we wrote: an unknown order is a bug upstream
+        raise LookupError(f"no order {order_id}")
+    return order
+
+
+async def _apply(uow: UnitOfWork, outcome: domain.Outcome, cause: Envelope) -> None:
+    reasons = list(getattr(outcome.event, "reasons", []))
+    await store.save_order(uow.conn, outcome.order, reasons)
+    if outcome.event is not None:
+        await uow.emit(outcome.event, cause=cause)
+
+
+async def _refuse(
+    uow: UnitOfWork, order_id: str, envelope: Envelope, refused: domain.Refused
+) -> None:
+    log.info("order.request_refused", code=refused.code, reason=str(refused))
+    await store.record_refusal(
+        uow.conn, envelope.id, order_id, envelope.type, refused.code, str(refused)
+    )
+
+
+VERDICTS = (
+    PaymentAuthorized,
+    PaymentDeclined,
+    PaymentAuthorizationFailed,
+    InventoryReserved,
+    InventoryReservationFailed,
+    RiskAssessed,
+)
+
+HANDLERS = {
+    SubmitOrder.TYPE: on_submit_order,
+    CancelOrder.TYPE: on_cancel,
+    DecideReview.TYPE: on_review_decision,
+    **{verdict.TYPE: on_verdict for verdict in VERDICTS},
+}

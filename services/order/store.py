@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.order.domain import Order, OrderStatus
 from shared.schemas.common import Reason
 
 
@@ -85,3 +86,64 @@ async def save_idempotency_key(
         order_id,
     )
     return inserted is not None
+
+
+async def lock_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
+    """The order's saga state, row-locked for the rest of the transaction."""
+    r = await conn.fetchrow(
+        """SELECT order_id, status, version, customer_id, payment, stock, risk, authorization_id,
+                  reservation_id, backordered_skus, expected_ship_date
+           FROM orders WHERE order_id = $1 FOR UPDATE""",
+        order_id,
+    )
+    if r is None:
+        return None
+    return Order(
+        order_id=r["order_id"],
+        status=OrderStatus(r["status"]),
+        version=r["version"],
+        customer_id=r["customer_id"],
+        payment=r["payment"],
+        stock=r["stock"],
+        risk=r["risk"],
+        authorization_id=r["authorization_id"],
+        reservation_id=r["reservation_id"],
+        backordered_skus=tuple(r["backordered_skus"]),
+        expected_ship_date=r["expected_ship_date"],
+    )
+
+
+async def save_order(conn: asyncpg.Connection, order: Order, reasons: list[Reason]) -> None:
+    await conn.execute(
+        """UPDATE orders SET status = $2, version = $3, payment = $4, stock = $5, risk = $6,
+                  authorization_id = $7, reservation_id = $8, backordered_skus = $9,
+                  expected_ship_date = $10,
+                  reasons = CASE WHEN $11::jsonb = '[]'::jsonb THEN reasons ELSE $11::jsonb END,
+                  updated_at = now()
+           WHERE order_id = $1""",
+        order.order_id,
+        order.status,
+        order.version,
+        order.payment,
+        order.stock,
+        order.risk,
+        order.authorization_id,
+        order.reservation_id,
+        list(order.backordered_skus),
+        order.expected_ship_date,
+        json.dumps([r.model_dump() for r in reasons]),
+    )
+
+
+async def record_refusal(
+    conn: asyncpg.Connection, event_id: str, order_id: str, type_: str, code: str, message: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO refused_requests (event_id, order_id, type, code, message)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+        event_id,
+        order_id,
+        type_,
+        code,
+        message,
+    )

@@ -1,39 +1,80 @@
-"""The portal's SQL (asyncpg only): order-tracking projection reads and writes."""
+"""The portal's SQL (asyncpg only): the tracking and stock projections."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime
+from typing import TypeAlias
 
 import asyncpg
 
-from services.portal.domain import OrderView, TimelineEntry
+from services.portal.domain import OrderView, StockPosition, TimelineEntry
 
 ORDER_CHANNEL = "portal_order_changed"
+
+Reader: TypeAlias = asyncpg.Connection | asyncpg.Pool
+JSON_FIELDS = ("lines", "reasons", "reservations", "backordered")
+VIEW_COLUMNS = (
+    "order_id, version, status, updated_at, customer_id, storefront_id, storefront_reference, "
+    "currency, total_minor, placed_at, lines, reasons, payment_status, stock_status, "
+    "reservations, backordered, expected_ship_date"
+)
 
 
 async def lock_view(conn: asyncpg.Connection, order_id: str) -> OrderView | None:
     """Current view, row-locked for the rest of the transaction."""
-    record = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1 FOR UPDATE", order_id)
+    record = await conn.fetchrow(
+        f"SELECT {VIEW_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE", order_id
+    )
     return _view(record) if record else None
 
 
-async def get_view(conn: asyncpg.Connection | asyncpg.Pool, order_id: str) -> OrderView | None:
-    record = await conn.fetchrow("SELECT * FROM orders WHERE order_id = $1", order_id)
+async def get_view(conn: Reader, order_id: str) -> OrderView | None:
+    record = await conn.fetchrow(f"SELECT {VIEW_COLUMNS} FROM orders WHERE order_id = $1", order_id)
     return _view(record) if record else None
 
 
-async def get_timeline(
-    conn: asyncpg.Connection | asyncpg.Pool, order_id: str
-) -> list[TimelineEntry]:
+async def customer_orders(
+    conn: Reader, customer_id: str, *, limit: int, after: tuple[datetime, str] | None
+) -> list[OrderView]:
+    """Newest first; ``after`` is the (placed_at, order_id) of the previous page's last."""
+    if after is None:
+        records = await conn.fetch(
+            f"""SELECT {VIEW_COLUMNS} FROM orders WHERE customer_id = $1
+                ORDER BY placed_at DESC, order_id DESC LIMIT $2""",
+            customer_id,
+            limit,
+        )
+    else:
+        records = await conn.fetch(
+            f"""SELECT {VIEW_COLUMNS} FROM orders WHERE customer_id = $1
+                  AND (placed_at, order_id) < ($2, $3)
+                ORDER BY placed_at DESC, order_id DESC LIMIT $4""",
+            customer_id,
+            after[0],
+            after[1],
+            limit,
+        )
+    return [_view(r) for r in records]
+
+
+async def get_timeline(conn: Reader, order_id: str) -> list[TimelineEntry]:
     records = await conn.fetch(
-        """SELECT version, event_type, status, occurred_at, reasons FROM order_timeline
-           WHERE order_id = $1 ORDER BY version""",
+        """SELECT event_id, event_type, occurred_at, status, version, reasons, detail
+           FROM order_timeline WHERE order_id = $1
+           ORDER BY occurred_at, version NULLS LAST, event_id""",
         order_id,
     )
     return [
         TimelineEntry(
-            r["version"], r["event_type"], r["status"], r["occurred_at"], json.loads(r["reasons"])
+            event_id=r["event_id"],
+            event_type=r["event_type"],
+            occurred_at=r["occurred_at"],
+            status=r["status"],
+            version=r["version"],
+            reasons=json.loads(r["reasons"]),
+            detail=json.loads(r["detail"]),
         )
         for r in records
     ]
@@ -41,53 +82,76 @@ async def get_timeline(
 
 async def save(conn: asyncpg.Connection, view: OrderView, entry: TimelineEntry) -> None:
     v = asdict(view)
+    for name in JSON_FIELDS:
+        v[name] = json.dumps(v[name])
+    columns = VIEW_COLUMNS.split(", ")
+    placeholders = ", ".join(
+        f"${i}::jsonb" if c in JSON_FIELDS else f"${i}" for i, c in enumerate(columns, start=1)
+    )
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
     await conn.execute(
-        """INSERT INTO orders (order_id, version, status, customer_id, storefront_id,
-                               storefront_reference, currency, total_minor, lines, reasons,
-                               updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11)
-           ON CONFLICT (order_id) DO UPDATE SET
-             version = EXCLUDED.version, status = EXCLUDED.status,
-             customer_id = EXCLUDED.customer_id, storefront_id = EXCLUDED.storefront_id,
-             storefront_reference = EXCLUDED.storefront_reference, currency = EXCLUDED.currency,
-             total_minor = EXCLUDED.total_minor, lines = EXCLUDED.lines,
-             reasons = EXCLUDED.reasons, updated_at = EXCLUDED.updated_at""",
-        v["order_id"],
-        v["version"],
-        v["status"],
-        v["customer_id"],
-        v["storefront_id"],
-        v["storefront_reference"],
-        v["currency"],
-        v["total_minor"],
-        json.dumps(v["lines"]),
-        json.dumps(v["reasons"]),
-        v["updated_at"],
+        f"""INSERT INTO orders ({VIEW_COLUMNS}) VALUES ({placeholders})
+            ON CONFLICT (order_id) DO UPDATE SET {updates}""",
+        *(v[c] for c in columns),
     )
     await conn.execute(
-        """INSERT INTO order_timeline (order_id, version, event_type, status, occurred_at, reasons)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING""",
+        """INSERT INTO order_timeline (order_id, event_id, event_type, occurred_at, status,
+                                       version, reasons, detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb) ON CONFLICT DO NOTHING""",
         view.order_id,
-        entry.version,
+        entry.event_id,
         entry.event_type,
-        entry.status,
         entry.occurred_at,
+        entry.status,
+        entry.version,
         json.dumps(entry.reasons),
+        json.dumps(entry.detail),
     )
     await conn.execute("SELECT pg_notify($1, $2)", ORDER_CHANNEL, view.order_id)
 
 
-def _view(r: asyncpg.Record) -> OrderView:
-    return OrderView(
-        order_id=r["order_id"],
-        version=r["version"],
-        status=r["status"],
-        updated_at=r["updated_at"],
-        customer_id=r["customer_id"],
-        storefront_id=r["storefront_id"],
-        storefront_reference=r["storefront_reference"],
-        currency=r["currency"],
-        total_minor=r["total_minor"],
-        lines=json.loads(r["lines"]),
-        reasons=json.loads(r["reasons"]),
+async def lock_position(
+    conn: asyncpg.Connection, sku: str, warehouse_id: str
+) -> StockPosition | None:
+    r = await conn.fetchrow(
+        "SELECT * FROM stock_levels WHERE sku = $1 AND warehouse_id = $2 FOR UPDATE",
+        sku,
+        warehouse_id,
     )
+    return StockPosition(**dict(r)) if r else None
+
+
+async def save_position(conn: asyncpg.Connection, p: StockPosition) -> None:
+    columns = list(asdict(p))
+    values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
+    await conn.execute(
+        f"""INSERT INTO stock_levels ({", ".join(columns)}) VALUES ({values})
+            ON CONFLICT (sku, warehouse_id) DO UPDATE SET {updates}""",
+        *asdict(p).values(),
+    )
+
+
+async def positions_for_sku(conn: Reader, sku: str) -> list[StockPosition]:
+    records = await conn.fetch("SELECT * FROM stock_levels WHERE sku = $1", sku)
+    return [StockPosition(**dict(r)) for r in records]
+
+
+async def positions_in_warehouse(
+    conn: Reader, warehouse_id: str, *, limit: int, after_sku: str | None
+) -> list[StockPosition]:
+    records = await conn.fetch(
+        """SELECT * FROM stock_levels WHERE warehouse_id = $1 AND sku > $2
+           ORDER BY sku LIMIT $3""",
+        warehouse_id,
+        after_sku or "",
+        limit,
+    )
+    return [StockPosition(**dict(r)) for r in records]
+
+
+def _view(r: asyncpg.Record) -> OrderView:
+    data = dict(r)
+    for name in JSON_FIELDS:
+        data[name] = json.loads(data[name])
+    return OrderView(**data)

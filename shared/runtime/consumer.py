@@ -146,7 +146,7 @@ class BatchConsumer:
         consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=s.kafka_bootstrap_servers,
-            group_id=self.service,
+            group_id=s.group_id,
             group_instance_id=s.group_instance_id,
             client_id=s.group_instance_id,
             enable_auto_commit=False,
@@ -165,7 +165,7 @@ class BatchConsumer:
             with attempt:
                 await consumer.start()
         self.started.set()
-        log.info("consumer.started", topics=self.topics, group=self.service)
+        log.info("consumer.started", topics=self.topics, group=s.group_id)
         try:
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200)

@@ -106,7 +106,12 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
     app = build_app(definition.name, ready=ready, routers=routers)
     server = Server(
         uvicorn.Config(
-            app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=3,  # open SSE streams must not hold up a stop
         )
     )
 

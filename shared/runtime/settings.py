@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # consumer: low-latency defaults (ARCHITECTURE.md §2: the embedded broker answers
     # fetch long-polls late, and rebalances wait half the session timeout)
     instance_id: str = Field(default_factory=socket.gethostname)
+    # another group reads the topics from offset 0 again: how a projection is rebuilt
+    # beside the live one (with its own DATABASE_URL)
+    consumer_group: str | None = None
     fetch_max_wait_ms: int = 20
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
@@ -58,4 +61,8 @@ class Settings(BaseSettings):
     @property
     def group_instance_id(self) -> str:
         """Static membership id: stable across restarts of the same instance."""
-        return f"{self.service}-{self.instance_id}"
+        return f"{self.group_id}-{self.instance_id}"
+
+    @property
+    def group_id(self) -> str:
+        return self.consumer_group or self.service

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from shared.runtime.infra.embedded import free_port
+from shared.runtime.infra.embedded import create_database, free_port
 from shared.schemas import Envelope, Message, to_headers
 
 T = TypeVar("T")
@@ -150,6 +150,12 @@ class Stack:
 
     async def start(self, name: str, **settings: str) -> ServiceProcess:
         return await self.service(name, **settings).start().ready()
+
+    def sibling_database(self, suffix: str) -> str:
+        """A second, empty database on the same server (e.g. to rebuild a projection)."""
+        server, name = self.database_url.rsplit("/", 1)
+        create_database(f"{server}/postgres", f"{name}_{suffix}")
+        return f"{server}/{name}_{suffix}"
 
     async def db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.database_url)

@@ -1,4 +1,4 @@
-"""Order placement rules and the order state machine. Pure: no I/O, no asyncio.
+"""Order placement rules: validating a storefront submission. Pure: no I/O, no asyncio.
 
 ``validate_submission`` turns a storefront's raw ``SubmitOrder`` into either an
 ``Accepted`` order (typed value objects, ready for ``order.placed.v1``) or a ``Rejected``
@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 
 import pycountry
 
@@ -249,57 +248,3 @@ def validate_submission(cmd: SubmitOrder) -> Accepted | Rejected:
         service_level=cmd.service_level,
         payment=cmd.payment,
     )
-
-
-# --- order state machine ---
-
-
-class OrderStatus(StrEnum):
-    PLACED = "placed"
-    REJECTED = "rejected"
-    AWAITING_REVIEW = "awaiting_review"
-    CONFIRMED = "confirmed"
-    CANCELLED = "cancelled"
-    PICKING = "picking"
-    PACKED = "packed"
-    SHIPPED = "shipped"
-    DELIVERY_EXCEPTION = "delivery_exception"
-    DELIVERED = "delivered"
-    COMPLETED = "completed"
-
-
-_S = OrderStatus
-TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    _S.PLACED: frozenset({_S.CONFIRMED, _S.CANCELLED, _S.AWAITING_REVIEW}),
-    _S.REJECTED: frozenset(),
-    _S.AWAITING_REVIEW: frozenset({_S.CONFIRMED, _S.CANCELLED}),
-    _S.CONFIRMED: frozenset({_S.PICKING, _S.CANCELLED}),
-    _S.CANCELLED: frozenset(),
-    _S.PICKING: frozenset({_S.PACKED}),
-    _S.PACKED: frozenset({_S.SHIPPED}),
-    _S.SHIPPED: frozenset({_S.DELIVERED, _S.DELIVERY_EXCEPTION}),
-    # An exception resolves either back in transit or delivered.
-    _S.DELIVERY_EXCEPTION: frozenset({_S.SHIPPED, _S.DELIVERED}),
-    _S.DELIVERED: frozenset({_S.COMPLETED}),
-    _S.COMPLETED: frozenset(),
-}
-TERMINAL: frozenset[OrderStatus] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
-
-
-class IllegalTransition(Exception):
-    def __init__(self, current: OrderStatus, new: OrderStatus) -> None:
-        super().__init__(f"order cannot go from {current} to {new}")
-        self.current = current
-        self.new = new
-
-
-def transition(current: OrderStatus, new: OrderStatus) -> OrderStatus:
-    """Return ``new`` if the state machine allows ``current`` → ``new``, else raise."""
-    if new not in TRANSITIONS[current]:
-        raise IllegalTransition(current, new)
-    return new
-
-
-def can_cancel(status: OrderStatus) -> bool:
-    """True until picking starts (placed, awaiting review, confirmed)."""
-    return OrderStatus.CANCELLED in TRANSITIONS[status]

@@ -1,0 +1,46 @@
+"""The order's rules, pure: submission validation, the state machine, the saga."""
+
+from services.order.domain.lifecycle import (
+    TERMINAL,
+    TRANSITIONS,
+    IllegalTransition,
+    OrderStatus,
+    can_cancel,
+    transition,
+)
+from services.order.domain.saga import Order, Outcome, Refused, cancel, decide_review, record
+from services.order.domain.submission import (
+    MAX_LINES,
+    MAX_QUANTITY_PER_LINE,
+    ORDER_NAMESPACE,
+    REASON_CODES,
+    SERVICE_LEVELS,
+    Accepted,
+    Rejected,
+    order_id_for,
+    validate_submission,
+)
+
+__all__ = [
+    "MAX_LINES",
+    "MAX_QUANTITY_PER_LINE",
+    "ORDER_NAMESPACE",
+    "REASON_CODES",
+    "SERVICE_LEVELS",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Accepted",
+    "IllegalTransition",
+    "Order",
+    "OrderStatus",
+    "Outcome",
+    "Refused",
+    "Rejected",
+    "can_cancel",
+    "cancel",
+    "decide_review",
+    "order_id_for",
+    "record",
+    "transition",
+    "validate_submission",
+]
