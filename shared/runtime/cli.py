@@ -30,7 +30,12 @@ infra = typer.Typer(help="Run one piece of the embedded infrastructure in the fo
 app.add_typer(infra, name="infra")
 console = Console(stderr=True)
 
-SERVICES = {"order": "services.order", "portal": "services.portal"}
+# HTTP ports follow this order from --http-port: order 8001, portal 8002, then the rest
+SERVICES = {
+    "order": "services.order",
+    "portal": "services.portal",
+    "payment": "services.payment",
+}
 DATABASE = "conveyor"
 StateDir = Annotated[Path, typer.Option(help="project-local state (logs, PostgreSQL data)")]
 

@@ -1,0 +1,1 @@
+"""Payment: authorize, void, capture and refund through a gateway adapter (sandbox by default)."""

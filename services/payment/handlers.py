@@ -1,0 +1,356 @@
+"""Order, shipment and refund messages in → payment rules → gateway → events out, in one
+unit of work per message. The gateway is called inside that unit of work, which is safe
+because every call is idempotent by a key derived from the causing event (see calls.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from services.payment import domain, store
+from services.payment.calls import GatewayCalls
+from services.payment.domain import Payment, PaymentStatus
+from services.payment.gateway import PaymentGateway, RetryPolicy
+from shared.runtime.consumer import Handler
+from shared.runtime.logging import get_logger
+from shared.runtime.uow import UnitOfWork
+from shared.schemas import Envelope, Message
+from shared.schemas.common import Money
+from shared.schemas.events.fulfillment import ShipmentDispatched
+from shared.schemas.events.order import OrderCancelled, OrderPlaced
+from shared.schemas.events.payment import (
+    PaymentAuthorizationFailed,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentCaptureFailed,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentRefundFailed,
+    PaymentVoided,
+    RefundPayment,
+)
+
+log = get_logger(__name__)
+
+
+class VoidFailed(Exception):
+    """The gateway would not void: retried by the runtime, then dead-lettered for a re-drive
+    (the contract has no ``payment.void_failed`` event)."""
+
+
+def _ignored(action: domain.Ignore, message: Message) -> None:
+    say = log.warning if action.anomaly else log.info
+    say("payment.ignored", reason=action.reason, message_type=message.TYPE)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PaymentHandlers:
+    """The payment service's handlers, bound to a gateway and its retry policy."""
+
+    def __init__(self, gateway: PaymentGateway, retry: RetryPolicy) -> None:
+        self.calls = GatewayCalls(gateway, retry)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            OrderPlaced.TYPE: self.on_order_placed,
+            OrderCancelled.TYPE: self.on_order_cancelled,
+            ShipmentDispatched.TYPE: self.on_shipment_dispatched,
+            RefundPayment.TYPE: self.on_refund_requested,
+        }
+
+    # -- handlers -------------------------------------------------------------------------
+
+    async def on_order_placed(self, uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+        assert isinstance(message, OrderPlaced)
+        payment = await self._lock(uow, message.order_id)
+        action = domain.on_order_placed(payment, message)
+        if isinstance(action, domain.Ignore):
+            return _ignored(action, message)
+        payment = replace(payment, amount=action.amount)
+        if isinstance(action, domain.Decline):
+            await self._declined(uow, envelope, payment, action.code, action.message, None)
+            return
+        outcome = await self.calls.authorize(
+            uow.conn, envelope, payment.order_id, action.token, action.amount
+        )
+        result = outcome.result
+        if result is None:
+            payment = self._moved(payment, PaymentStatus.AUTHORIZATION_FAILED)
+            await store.save_payment(uow.conn, payment, last_error=outcome.error)
+            await uow.emit(
+                PaymentAuthorizationFailed(
+                    **self._common(payment, action.amount),
+                    error=outcome.error,
+                    attempts=outcome.attempts,
+                ),
+                cause=envelope,
+            )
+        elif result.approved:
+            auth = domain.Authorization(
+                domain.authorization_id_for(payment.order_id), outcome.reference(), action.amount
+            )
+            await store.insert_authorization(uow.conn, payment.order_id, auth, result.expires_at)
+            payment = replace(self._moved(payment, PaymentStatus.AUTHORIZED), authorization=auth)
+            await store.save_payment(uow.conn, payment)
+            await uow.emit(
+                PaymentAuthorized(
+                    **self._common(payment, action.amount),
+                    authorization_id=auth.authorization_id,
+                    gateway_reference=auth.gateway_reference,
+                    expires_at=result.expires_at,
+                ),
+                cause=envelope,
+            )
+            if (waiting := domain.after_authorization(payment)) is not None:
+                await self._capture(uow, envelope, payment, waiting)
+        else:
+            code = domain.decline_code(result.code)
+            await self._declined(uow, envelope, payment, code, result.message, result.reference)
+
+    async def on_order_cancelled(
+        self, uow: UnitOfWork, message: Message, envelope: Envelope
+    ) -> None:
+        assert isinstance(message, OrderCancelled)
+        payment = await self._lock(uow, message.order_id)
+        await store.note_cancellation(uow.conn, payment.order_id)
+        action = domain.on_order_cancelled(payment)
+        if isinstance(action, domain.Ignore):
+            return _ignored(action, message)
+        if isinstance(action, domain.RecordCancellation):
+            if action.status != payment.status:
+                await store.save_payment(uow.conn, self._moved(payment, action.status))
+            log.info("payment.cancellation_recorded", status=action.status)
+            return
+        auth = action.authorization
+        outcome = await self.calls.void(
+            uow.conn, envelope, payment.order_id, auth.gateway_reference
+        )
+        if not outcome.approved:
+            raise VoidFailed(f"void of {auth.authorization_id} failed: {outcome.failure()}")
+        await store.void_authorization(uow.conn, auth.authorization_id, outcome.reference())
+        payment = self._moved(payment, PaymentStatus.VOIDED)
+        await store.save_payment(uow.conn, payment)
+        await uow.emit(
+            PaymentVoided(
+                **self._common(payment, auth.amount),
+                authorization_id=auth.authorization_id,
+                gateway_reference=outcome.reference(),
+            ),
+            cause=envelope,
+        )
+
+    async def on_shipment_dispatched(
+        self, uow: UnitOfWork, message: Message, envelope: Envelope
+    ) -> None:
+        assert isinstance(message, ShipmentDispatched)
+        payment = await self._lock(uow, message.order_id)
+        action = domain.on_shipment_dispatched(
+            payment, event_id=envelope.id, shipment_id=message.shipment_id
+        )
+        if isinstance(action, domain.Ignore):
+            return _ignored(action, message)
+        if isinstance(action, domain.DeferCapture):
+            await store.save_payment(uow.conn, replace(payment, pending_capture=action.pending))
+            log.info("payment.capture_deferred", shipment_id=message.shipment_id)
+        elif isinstance(action, domain.RefuseCapture):
+            error = domain.failure_error(action.code, action.message)
+            await store.save_payment(uow.conn, payment, last_error=error)
+            await uow.emit(
+                PaymentCaptureFailed(
+                    **self._common(payment, action.authorization.amount),
+                    authorization_id=action.authorization.authorization_id,
+                    error=error,
+                    attempts=1,  # refused before any gateway call; the contract wants >= 1
+                ),
+                cause=envelope,
+            )
+        else:
+            await self._capture(uow, envelope, payment, action)
+
+    async def on_refund_requested(
+        self, uow: UnitOfWork, message: Message, envelope: Envelope
+    ) -> None:
+        assert isinstance(message, RefundPayment)
+        cmd = message
+        payment = await store.lock_payment(uow.conn, cmd.order_id)
+        seen = await store.refund_exists(uow.conn, cmd.order_id, cmd.refund_id)
+        action = domain.on_refund_requested(payment, cmd.amount, already_requested=seen)
+        if isinstance(action, domain.Ignore):
+            return _ignored(action, message)
+        if isinstance(action, domain.RefuseRefund):
+            error = domain.failure_error(action.code, action.message)
+            await self._refund_failed(uow, envelope, cmd, payment, "refused", None, error, 1)
+            return
+        capture = action.capture
+        outcome = await self.calls.refund(
+            uow.conn, envelope, cmd.order_id, capture.gateway_reference, cmd.amount
+        )
+        if not outcome.approved:
+            error = outcome.failure()
+            await self._refund_failed(
+                uow, envelope, cmd, payment, "failed", capture.capture_id, error, outcome.attempts
+            )
+            return
+        assert payment is not None
+        await store.insert_refund(
+            uow.conn,
+            order_id=cmd.order_id,
+            refund_id=cmd.refund_id,
+            status="refunded",
+            amount=cmd.amount,
+            capture_id=capture.capture_id,
+            gateway_reference=outcome.reference(),
+            error=None,
+            reason=cmd.reason,
+            return_id=cmd.return_id,
+            requested_by=cmd.requested_by,
+        )
+        status = domain.status_after_refund(capture, cmd.amount.amount_minor)
+        if status != payment.status:
+            await store.save_payment(uow.conn, self._moved(payment, status))
+        await uow.emit(
+            PaymentRefunded(
+                **self._common(payment, cmd.amount),
+                refund_id=cmd.refund_id,
+                capture_id=capture.capture_id,
+                gateway_reference=outcome.reference(),
+                return_id=cmd.return_id,
+            ),
+            cause=envelope,
+        )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    async def _lock(self, uow: UnitOfWork, order_id: str) -> Payment:
+        """The order's payment row, created if new, locked for this transaction."""
+        await store.ensure_payment(uow.conn, order_id, domain.payment_id_for(order_id))
+        payment = await store.lock_payment(uow.conn, order_id)
+        assert payment is not None
+        return payment
+
+    @staticmethod
+    def _moved(payment: Payment, status: PaymentStatus) -> Payment:
+        return replace(payment, status=domain.transition(payment.status, status))
+
+    @staticmethod
+    def _common(payment: Payment, amount: Money) -> dict[str, Any]:
+        return {
+            "order_id": payment.order_id,
+            "payment_id": payment.payment_id,
+            "amount": amount,
+            "occurred_at": _now(),
+        }
+
+    async def _declined(
+        self,
+        uow: UnitOfWork,
+        cause: Envelope,
+        payment: Payment,
+        code: domain.DeclineCode,
+        message: str,
+        gateway_reference: str | None,
+    ) -> None:
+        payment = self._moved(payment, PaymentStatus.DECLINED)
+        await store.save_payment(uow.conn, payment, decline_code=code)
+        assert payment.amount is not None
+        await uow.emit(
+            PaymentDeclined(
+                **self._common(payment, payment.amount),
+                code=code,
+                message=message,
+                gateway_reference=gateway_reference,
+            ),
+            cause=cause,
+        )
+
+    async def _capture(
+        self, uow: UnitOfWork, cause: Envelope, payment: Payment, action: domain.CaptureNow
+    ) -> None:
+        auth = action.authorization
+        outcome = await self.calls.capture(
+            uow.conn,
+            cause,
+            payment.order_id,
+            auth.gateway_reference,
+            action.amount,
+            requested_by_event=action.event_id,
+        )
+        payment = replace(payment, pending_capture=None)
+        if not outcome.approved:
+            payment = self._moved(payment, PaymentStatus.CAPTURE_FAILED)
+            await store.save_payment(uow.conn, payment, last_error=outcome.failure())
+            await uow.emit(
+                PaymentCaptureFailed(
+                    **self._common(payment, action.amount),
+                    authorization_id=auth.authorization_id,
+                    error=outcome.failure(),
+                    attempts=outcome.attempts,
+                ),
+                cause=cause,
+            )
+            return
+        capture = domain.Capture(
+            domain.capture_id_for(payment.order_id), outcome.reference(), action.amount
+        )
+        await store.insert_capture(
+            uow.conn, payment.order_id, capture, auth.authorization_id, action.shipment_id
+        )
+        payment = replace(self._moved(payment, PaymentStatus.CAPTURED), capture=capture)
+        await store.save_payment(uow.conn, payment)
+        await uow.emit(
+            PaymentCaptured(
+                **self._common(payment, action.amount),
+                authorization_id=auth.authorization_id,
+                capture_id=capture.capture_id,
+                gateway_reference=capture.gateway_reference,
+                shipment_id=action.shipment_id,
+            ),
+            cause=cause,
+        )
+
+    async def _refund_failed(
+        self,
+        uow: UnitOfWork,
+        cause: Envelope,
+        cmd: RefundPayment,
+        payment: Payment | None,
+        status: str,
+        capture_id: str | None,
+        error: str,
+        attempts: int,
+    ) -> None:
+        """Record the refund_id (so a repeat is a no-op) and say why it was not made."""
+        await store.insert_refund(
+            uow.conn,
+            order_id=cmd.order_id,
+            refund_id=cmd.refund_id,
+            status=status,
+            amount=cmd.amount,
+            capture_id=capture_id,
+            gateway_reference=None,
+            error=error,
+            reason=cmd.reason,
+            return_id=cmd.return_id,
+            requested_by=cmd.requested_by,
+        )
+        await uow.emit(
+            PaymentRefundFailed(
+                order_id=cmd.order_id,
+                payment_id=payment.payment_id if payment else domain.payment_id_for(cmd.order_id),
+                amount=cmd.amount,
+                occurred_at=_now(),
+                refund_id=cmd.refund_id,
+                return_id=cmd.return_id,
+                error=error,
+                attempts=attempts,
+            ),
+            cause=cause,
+        )
+
+
+def build(gateway: PaymentGateway, retry: RetryPolicy) -> dict[str, Handler]:
+    return PaymentHandlers(gateway, retry).handlers()
