@@ -35,6 +35,7 @@ SERVICES = {
     "order": "services.order",
     "portal": "services.portal",
     "payment": "services.payment",
+    "risk": "services.risk",  # a faust-streaming worker; same env, health and port scheme
 }
 DATABASE = "conveyor"
 StateDir = Annotated[Path, typer.Option(help="project-local state (logs, PostgreSQL data)")]

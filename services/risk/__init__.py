@@ -1,0 +1,1 @@
+"""Risk: the fraud/velocity check on placed orders (faust-streaming)."""
