@@ -35,6 +35,7 @@ SERVICES = {
     "order": "services.order",
     "portal": "services.portal",
     "payment": "services.payment",
+    "inventory": "services.inventory",
     "risk": "services.risk",  # a faust-streaming worker; same env, health and port scheme
 }
 DATABASE = "conveyor"

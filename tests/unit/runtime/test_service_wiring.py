@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from services.inventory.app import definition as inventory
 from services.order.app import definition as order
 from services.payment.app import definition as payment
 from services.portal.app import definition as portal
 from shared.runtime.service import ServiceDefinition
 
 
-@pytest.mark.parametrize("build", [order, payment, portal], ids=["order", "payment", "portal"])
+@pytest.mark.parametrize(
+    "build", [order, payment, inventory, portal], ids=["order", "payment", "inventory", "portal"]
+)
 def test_handlers_are_reachable(build: object) -> None:
     assert callable(build)
     service: ServiceDefinition = build()

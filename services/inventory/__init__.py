@@ -1,0 +1,1 @@
+"""Inventory: stock per warehouse, reservations (nearest warehouse, split), backorders."""
