@@ -11,7 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 def build_app(
-    service: str, *, ready: Callable[[], dict[str, bool]], routers: list[APIRouter]
+    service: str,
+    *,
+    ready: Callable[[], dict[str, bool]],
+    info: Callable[[], dict[str, bool]] = dict,
+    routers: list[APIRouter],
 ) -> FastAPI:
     app = FastAPI(title=f"Conveyor {service}", version="0.1.0")
 
@@ -24,7 +28,7 @@ def build_app(
         checks = ready()
         if not all(checks.values()):
             response.status_code = 503
-        return {"ready": all(checks.values()), "checks": checks, "service": service}
+        return {"ready": all(checks.values()), "checks": checks, "info": info(), "service": service}
 
     @app.get("/metrics", tags=["health"])
     async def metrics() -> Response:

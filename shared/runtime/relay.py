@@ -62,7 +62,8 @@ class OutboxRelay:
         self.schema = schema
         self.pool = pool
         self.stopping = asyncio.Event()
-        self.started = asyncio.Event()
+        self.started = asyncio.Event()  # running: ready, whether or not it leads
+        self.leading = asyncio.Event()  # holds the lock and publishes
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer
 
@@ -71,9 +72,11 @@ class OutboxRelay:
         await start_producer(self._producer)
         listener: asyncpg.Connection = await self.pool.acquire()
         try:
+            # a second instance of a service is ready although its relay waits for the lock
+            self.started.set()
             await self._become_leader(listener)
             await listener.add_listener(notify_channel(self.schema), self._on_notify)
-            self.started.set()
+            self.leading.set()
             log.info("relay.started")
             loop = asyncio.get_running_loop()
             next_purge = loop.time()

@@ -103,7 +103,12 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
         }
 
     routers = [definition.router(ctx)] if definition.router else []
-    app = build_app(definition.name, ready=ready, routers=routers)
+    app = build_app(
+        definition.name,
+        ready=ready,
+        info=lambda: {"relay_leading": relay.leading.is_set()},
+        routers=routers,
+    )
     server = Server(
         uvicorn.Config(
             app,
