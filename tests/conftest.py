@@ -1,5 +1,5 @@
-"""Integration fixtures: one PostgreSQL for the session; per test a fresh broker and a
-fresh database, so tests never see each other's topics, offsets or rows."""
+"""Fixtures for integration and e2e tests: one PostgreSQL for the session; per test a
+fresh broker and a fresh database, so tests never see each other's topics, offsets or rows."""
 
 from __future__ import annotations
 
