@@ -14,34 +14,14 @@ import asyncio
 import getpass
 import uuid
 
-from aiokafka import AIOKafkaProducer
-
+from shared.runtime.client import publish
 from shared.runtime.settings import Settings
-from shared.schemas import Envelope, to_headers, topic_for_message
 from shared.schemas.events.inventory import ReceiveStock
-from shared.schemas.topics import EXTERNAL
 
 
 async def publish_receipt(bootstrap: str, command: ReceiveStock) -> str:
     """Publish the command (key: SKU); returns its ce_id."""
-    envelope = Envelope(
-        type=command.TYPE,
-        source=f"cli/{command.received_by}",
-        data=command.to_json(),
-        subject=command.subject,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topic_for_message(command.TYPE, EXTERNAL),
-            value=envelope.data,
-            key=command.subject.encode(),
-            headers=to_headers(envelope),
-        )
-    finally:
-        await producer.stop()
-    return envelope.id
+    return await publish(bootstrap, command, source=f"cli/{command.received_by}")
 
 
 def main(argv: list[str] | None = None) -> None:

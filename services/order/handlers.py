@@ -92,24 +92,20 @@ async def on_verdict(uow: UnitOfWork, message: Message, envelope: Envelope) -> N
     await _apply(uow, domain.record(order, message, datetime.now(UTC)), envelope)
 
 
-async def on_cancel(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-    assert isinstance(message, CancelOrder)
+async def on_request(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    """A customer's or staff member's request: done, or refused with a recorded reason."""
+    assert isinstance(message, CancelOrder | DecideReview)
     order = await _load(uow, message.order_id)
     try:
-        outcome = domain.cancel(order, message, datetime.now(UTC))
+        if isinstance(message, CancelOrder):
+            outcome = domain.cancel(order, message, datetime.now(UTC))
+        else:
+            outcome = domain.decide_review(order, message, datetime.now(UTC))
     except domain.Refused as refused:
-        await _refuse(uow, message.order_id, envelope, refused)
-        return
-    await _apply(uow, outcome, envelope)
-
-
-async def on_review_decision(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-    assert isinstance(message, DecideReview)
-    order = await _load(uow, message.order_id)
-    try:
-        outcome = domain.decide_review(order, message, datetime.now(UTC))
-    except domain.Refused as refused:
-        await _refuse(uow, message.order_id, envelope, refused)
+        log.info("order.request_refused", code=refused.code, reason=str(refused))
+        await store.record_refusal(
+            uow.conn, envelope.id, order.order_id, envelope.type, refused.code, str(refused)
+        )
         return
     await _apply(uow, outcome, envelope)
 
@@ -129,15 +125,6 @@ async def _apply(uow: UnitOfWork, outcome: domain.Outcome, cause: Envelope) -> N
         await uow.emit(outcome.event, cause=cause)
 
 
-async def _refuse(
-    uow: UnitOfWork, order_id: str, envelope: Envelope, refused: domain.Refused
-) -> None:
-    log.info("order.request_refused", code=refused.code, reason=str(refused))
-    await store.record_refusal(
-        uow.conn, envelope.id, order_id, envelope.type, refused.code, str(refused)
-    )
-
-
 VERDICTS = (
     PaymentAuthorized,
     PaymentDeclined,
@@ -149,7 +136,7 @@ VERDICTS = (
 
 HANDLERS = {
     SubmitOrder.TYPE: on_submit_order,
-    CancelOrder.TYPE: on_cancel,
-    DecideReview.TYPE: on_review_decision,
+    CancelOrder.TYPE: on_request,
+    DecideReview.TYPE: on_request,
     **{verdict.TYPE: on_verdict for verdict in VERDICTS},
 }

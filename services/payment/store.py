@@ -18,6 +18,7 @@ from services.payment.domain import (
     PendingCapture,
 )
 from services.payment.gateway import GatewayResult, GatewayUnavailable, LedgerEntry, Operation
+from shared.runtime.db import UNREACHABLE
 from shared.schemas.common import Money
 
 # --- payments ---
@@ -251,14 +252,6 @@ async def record_gateway_call(
 
 # --- the sandbox gateway's ledger ---
 
-_UNREACHABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
 ATTACH_TIMEOUT_S = 30.0
 
 
@@ -298,7 +291,7 @@ class PostgresSandboxLedger:
         assert self._pool is not None
         try:
             return list(await self._pool.fetch(sql, *args))
-        except _UNREACHABLE as exc:  # as a remote provider would be: no answer
+        except UNREACHABLE as exc:  # as a remote provider would be: no answer
             raise GatewayUnavailable(f"sandbox ledger unreachable: {exc!r}") from exc
 
     async def begin(

@@ -167,7 +167,7 @@ def send(
     bootstrap: str = typer.Option("127.0.0.1:19092", envvar="KAFKA_BOOTSTRAP_SERVERS"),
 ) -> None:
     """Publish a storefront order to order.commands, as any Kafka producer would."""
-    from shared.runtime.storefront import publish_submission
+    from shared.runtime.client import publish_submission
 
     try:
         body = json.loads(file.read_text())

@@ -36,6 +36,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from shared.runtime.db import UNREACHABLE
 from shared.runtime.failpoints import failpoint
 from shared.runtime.logging import get_logger
 from shared.runtime.metrics import (
@@ -54,12 +55,7 @@ Handler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
 T = TypeVar("T")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    *UNREACHABLE,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
 )

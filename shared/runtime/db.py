@@ -12,6 +12,16 @@ from yoyo import get_backend, read_migrations
 
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
 
+# The database cannot be reached right now: not the fault of whatever we were doing.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
 # InvalidCatalogName: `make run` starts the services while the database is being created
 CONNECT_ERRORS = (
     OSError,

@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 
 from shared.schemas import Message
-from shared.schemas.events.order import DecideReview
+from shared.schemas.events.order import CancelOrder, DecideReview
 from tests.factories import (
     authorized,
     declined,
@@ -114,8 +114,24 @@ async def test_saga_decides_on_every_branch_whichever_arrives_first(stack: Stack
     await verdicts(stack, DecideReview(order_id=ids["HELD"], decision="release", staff_id="s-1"))
     assert (await view(portal, ids["HELD"], 3))["status"] == "confirmed"
 
+    # requests the order's state does not allow are refused and recorded, nothing emitted
+    await verdicts(
+        stack,
+        CancelOrder(order_id=ids["OK"], requested_by="customer", actor_id="someone-else"),
+        DecideReview(order_id=ids["OK"], decision="reject", staff_id="s-1"),
+        CancelOrder(order_id=ids["DECLINED"], requested_by="staff", actor_id="s-1"),
+    )
+
+    async def refused() -> list[str]:
+        rows = await stack.query("SELECT code FROM order_service.refused_requests ORDER BY code")
+        return [r["code"] for r in rows] if len(rows) == 3 else []
+
+    codes = await eventually(refused, what="three refusals recorded")
+    assert codes == ["not_in_review", "not_your_order", "too_late_to_cancel"]
+
     # exactly one decision per order, whatever came late
     assert await order_events(stack, ids["DECLINED"]) == ["order.placed.v1", "order.cancelled.v1"]
+    assert await order_events(stack, ids["OK"]) == ["order.placed.v1", "order.confirmed.v1"]
     assert await order_events(stack, ids["NO-STOCK"]) == ["order.placed.v1", "order.cancelled.v1"]
     assert await order_events(stack, ids["HELD"]) == [
         "order.placed.v1",
