@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from services.inventory.seed import seed_database
 from shared.schemas import TOPICS, subscriptions
-from tests.factories import submission_body
+from tests.factories import submission, submission_body
 from tests.integration.harness import ServiceProcess, Stack, data, eventually, header
 
 SERVICES = ("order", "payment", "inventory", "risk", "portal")
@@ -206,3 +209,73 @@ async def state(stack: Stack) -> dict[str, list[str]]:
         return snapshot
     finally:
         await conn.close()
+
+
+async def test_two_hundred_orders_race_for_fifty_units(stack: Stack, tmp_path: Path) -> None:
+    """Exactly 50 confirmed, every other order cancelled as out of stock (its
+    authorization voided), and availability never below zero — with two inventory
+    processes taking orders at the same time."""
+    seed = tmp_path / "race.json"
+    seed.write_text(
+        json.dumps(
+            {
+                "warehouses": [
+                    {"warehouse_id": "WH-A", "name": "A", "region": "GB"},
+                    {"warehouse_id": "WH-B", "name": "B", "region": "DE"},
+                ],
+                "skus": [{"sku": "RACE-1", "name": "Limited edition"}],
+                "stock": [
+                    {"sku": "RACE-1", "warehouse_id": "WH-A", "on_hand": 25},
+                    {"sku": "RACE-1", "warehouse_id": "WH-B", "on_hand": 25},
+                ],
+            }
+        )
+    )
+    await seed_database(stack.database_url, seed)
+    names = (*SERVICES, "inventory")
+    started = await asyncio.gather(
+        *(stack.start(n, instance_id=f"{n}-{i}") for i, n in enumerate(names))
+    )
+    services = dict(zip((*SERVICES, "inventory-b"), started, strict=True))
+    racers = [
+        submission(f"RACE-{n}", lines=[{"sku": "RACE-1", "quantity": 1, "unit_price_minor": 1000}],
+                   total_minor=1000 + SHIPPING_MINOR, shipping_minor=SHIPPING_MINOR)
+        for n in range(200)
+    ]  # fmt: skip
+    await stack.publish_messages("order.commands", racers)
+
+    async def all_decided() -> list[asyncpg.Record] | None:
+        rows = await stack.query(
+            "SELECT status, reasons FROM order_service.orders WHERE status = ANY($1)",
+            ["confirmed", "cancelled"],
+        )
+        return rows if len(rows) == 200 else None
+
+    decided_rows = await eventually(all_decided, timeout_s=240, what="all 200 orders decided")
+    outcome = Counter(r["status"] for r in decided_rows)
+    assert outcome == {"confirmed": 50, "cancelled": 150}
+    reasons = Counter(
+        json.loads(r["reasons"])[0]["code"] for r in decided_rows if r["status"] == "cancelled"
+    )
+    assert reasons == {"out_of_stock": 150}
+
+    stock = await stack.query(
+        "SELECT sum(reserved) AS held FROM inventory_service.stock WHERE sku = 'RACE-1'"
+    )
+    assert stock[0]["held"] == 50
+    levels = [data(r) for r in await stack.read_topic("stock.events")]
+    assert levels and all(level["available"] >= 0 for level in levels)
+    assert all(
+        level["on_hand"] - level["reserved"] - level["safety_stock"] >= 0 for level in levels
+    )
+
+    async def voided() -> bool:
+        payments = [header(r, "ce_type") for r in await stack.read_topic("payment.events")]
+        return payments.count("payment.voided.v1") == 150
+
+    await eventually(voided, timeout_s=120, what="every cancelled order's authorization voided")
+    for name in ("inventory", "inventory-b"):
+        handled = await services[name].metric(
+            "conveyor_events_consumed_total", topic="order.events", outcome="handled"
+        )
+        assert handled > 0, f"{name} took part"
