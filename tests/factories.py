@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from shared.schemas.common import Money
+from shared.schemas.common import Address, Amounts, Customer, Money, OrderLine
 from shared.schemas.events.inventory import (
     Allocation,
     BackorderedLine,
@@ -14,7 +14,7 @@ from shared.schemas.events.inventory import (
     SkuShortage,
     StockLevelChanged,
 )
-from shared.schemas.events.order import SubmitOrder
+from shared.schemas.events.order import OrderPlaced, PaymentInstrument, SubmitOrder
 from shared.schemas.events.payment import PaymentAuthorized, PaymentDeclined
 from shared.schemas.events.risk import RiskAssessed
 
@@ -126,4 +126,56 @@ def stock_level(sku: str, warehouse: str, *, available: int, version: int) -> St
         backorderable=False,
         version=version,
         occurred_at=datetime.now(UTC),
+    )
+
+
+def placed_event(
+    order_id: str,
+    lines: list[tuple[str, int]],
+    *,
+    unit_price_minor: int = 1000,
+    token: str | None = "tok_approved",
+    customer_id: str | None = None,
+    country: str = "GB",
+    region: str | None = None,
+) -> OrderPlaced:
+    """``order.placed.v1`` as the order service emits it: (sku, quantity) lines at one
+    price, no shipping, tax or discount, so the total is the subtotal."""
+    order_lines = [
+        OrderLine(
+            line_id=str(n),
+            sku=sku,
+            quantity=quantity,
+            unit_price_minor=unit_price_minor,
+            line_total_minor=unit_price_minor * quantity,
+        )
+        for n, (sku, quantity) in enumerate(lines, start=1)
+    ]
+    subtotal = sum(line.line_total_minor for line in order_lines)
+    return OrderPlaced(
+        order_id=order_id,
+        order_version=1,
+        occurred_at=datetime.now(UTC),
+        storefront_id="test-shop",
+        storefront_reference=order_id,
+        customer=Customer(customer_id=customer_id or f"cust-{order_id}", email="ada@example.com"),
+        lines=order_lines,
+        currency="EUR",
+        amounts=Amounts(
+            subtotal_minor=subtotal,
+            shipping_minor=0,
+            tax_minor=0,
+            discount_minor=0,
+            total_minor=subtotal,
+        ),
+        shipping_address=Address(
+            name="Ada",
+            line1="1 Main St",
+            city="London",
+            postal_code="SW1",
+            country=country,
+            region=region,
+        ),
+        service_level="standard",
+        payment=PaymentInstrument(token=token) if token is not None else None,
     )

@@ -25,11 +25,12 @@ import httpx
 import pytest
 
 from services.inventory.seed import load_seed, seed_database
-from shared.schemas.common import Address, Amounts, Customer, OrderLine, Reason
+from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import ItemCount, ShipmentDispatched, ShippedPackage
 from shared.schemas.events.inventory import ReceiveStock
 from shared.schemas.events.order import OrderCancelled, OrderPickingStarted, OrderPlaced
 from shared.schemas.events.returns import RestockedLine, ReturnRestocked
+from tests.factories import placed_event
 from tests.integration.harness import ROOT, ServiceProcess, Stack, data, eventually, header
 
 S = "inventory_service"
@@ -41,43 +42,7 @@ S = "inventory_service"
 def placed(
     order_id: str, lines: list[tuple[str, int]], country: str = "GB", region: str | None = None
 ) -> OrderPlaced:
-    order_lines = [
-        OrderLine(
-            line_id=str(n),
-            sku=sku,
-            quantity=quantity,
-            unit_price_minor=1000,
-            line_total_minor=1000 * quantity,
-        )
-        for n, (sku, quantity) in enumerate(lines, start=1)
-    ]
-    subtotal = sum(line.line_total_minor for line in order_lines)
-    return OrderPlaced(
-        order_id=order_id,
-        order_version=1,
-        occurred_at=datetime.now(UTC),
-        storefront_id="test-shop",
-        storefront_reference=order_id,
-        customer=Customer(customer_id=f"cust-{order_id}", email="ada@example.com"),
-        lines=order_lines,
-        currency="EUR",
-        amounts=Amounts(
-            subtotal_minor=subtotal,
-            shipping_minor=0,
-            tax_minor=0,
-            discount_minor=0,
-            total_minor=subtotal,
-        ),
-        shipping_address=Address(
-            name="Ada",
-            line1="1 Main St",
-            city="Somewhere",
-            postal_code="1",
-            country=country,
-            region=region,
-        ),
-        service_level="standard",
-    )
+    return placed_event(order_id, lines, country=country, region=region)
 
 
 def cancelled(order_id: str) -> OrderCancelled:

@@ -10,10 +10,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.schemas.common import Address, Amounts, Customer, Money, OrderLine
+from shared.schemas.common import Money
 from shared.schemas.events.fulfillment import ItemCount, ShipmentDispatched, ShippedPackage
-from shared.schemas.events.order import OrderCancelled, OrderPlaced, PaymentInstrument
+from shared.schemas.events.order import OrderCancelled, OrderPlaced
 from shared.schemas.events.payment import RefundPayment
+from tests.factories import placed_event
 from tests.integration.harness import ServiceProcess, Stack, data, eventually, header
 
 TOTAL = 5000
@@ -26,36 +27,7 @@ def new_order_id() -> str:
 
 
 def placed(order_id: str, token: str, total: int = TOTAL) -> OrderPlaced:
-    return OrderPlaced(
-        order_id=order_id,
-        order_version=1,
-        occurred_at=datetime.now(UTC),
-        storefront_id="test-shop",
-        storefront_reference=f"REF-{order_id[:8]}",
-        customer=Customer(customer_id="cust-1", email="ada@example.com"),
-        lines=[
-            OrderLine(
-                line_id="1",
-                sku="MUG-BLUE",
-                quantity=2,
-                unit_price_minor=total // 2,
-                line_total_minor=total,
-            )
-        ],
-        currency="EUR",
-        amounts=Amounts(
-            subtotal_minor=total,
-            shipping_minor=0,
-            tax_minor=0,
-            discount_minor=0,
-            total_minor=total,
-        ),
-        shipping_address=Address(
-            name="Ada", line1="1 Main St", city="London", postal_code="SW1", country="GB"
-        ),
-        service_level="standard",
-        payment=PaymentInstrument(token=token),
-    )
+    return placed_event(order_id, [("MUG-BLUE", 1)], unit_price_minor=total, token=token)
 
 
 def cancelled(order_id: str) -> OrderCancelled:

@@ -172,25 +172,20 @@ def _backorder(r: asyncpg.Record) -> domain.Backorder:
     )
 
 
+_BACKORDERS = """SELECT b.reservation_id, r.order_id, b.line_id, b.sku, b.quantity, b.seq,
+                         b.expected_restock_date
+                  FROM backorders b JOIN reservations r USING (reservation_id)"""
+
+
 async def backorder_queue(conn: asyncpg.Connection, sku: str) -> list[domain.Backorder]:
     """Backorders waiting for ``sku``, oldest first."""
-    rows = await conn.fetch(
-        """SELECT b.reservation_id, r.order_id, b.line_id, b.sku, b.quantity, b.seq,
-                  b.expected_restock_date
-           FROM backorders b JOIN reservations r USING (reservation_id)
-           WHERE b.sku = $1 ORDER BY b.seq""",
-        sku,
-    )
+    rows = await conn.fetch(f"{_BACKORDERS} WHERE b.sku = $1 ORDER BY b.seq", sku)
     return [_backorder(r) for r in rows]
 
 
 async def backorders_of(conn: asyncpg.Connection, reservation_id: str) -> list[domain.Backorder]:
     rows = await conn.fetch(
-        """SELECT b.reservation_id, r.order_id, b.line_id, b.sku, b.quantity, b.seq,
-                  b.expected_restock_date
-           FROM backorders b JOIN reservations r USING (reservation_id)
-           WHERE b.reservation_id = $1 ORDER BY b.seq""",
-        reservation_id,
+        f"{_BACKORDERS} WHERE b.reservation_id = $1 ORDER BY b.seq", reservation_id
     )
     return [_backorder(r) for r in rows]
 

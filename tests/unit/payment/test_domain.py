@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,8 +28,9 @@ from services.payment.domain import (
     RefuseRefund,
     Void,
 )
-from shared.schemas.common import Address, Amounts, Customer, Money, OrderLine
-from shared.schemas.events.order import OrderPlaced, PaymentInstrument
+from shared.schemas.common import Money
+from shared.schemas.events.order import OrderPlaced
+from tests.factories import placed_event
 
 S = PaymentStatus
 ORDER = "order-1"
@@ -40,35 +40,8 @@ def eur(minor: int) -> Money:
     return Money(amount_minor=minor, currency="EUR")
 
 
-def placed(token: str | None = "tok_approved", total: int = 5000, **overrides: Any) -> OrderPlaced:
-    fields: dict[str, Any] = dict(
-        order_id=ORDER,
-        order_version=1,
-        occurred_at=datetime.now(UTC),
-        storefront_id="shop",
-        storefront_reference="R-1",
-        customer=Customer(customer_id="c-1", email="ada@example.com"),
-        lines=[
-            OrderLine(
-                line_id="1", sku="MUG", quantity=1, unit_price_minor=total, line_total_minor=total
-            )
-        ],
-        currency="EUR",
-        amounts=Amounts(
-            subtotal_minor=total,
-            shipping_minor=0,
-            tax_minor=0,
-            discount_minor=0,
-            total_minor=total,
-        ),
-        shipping_address=Address(
-            name="Ada", line1="1 Main St", city="London", postal_code="SW1", country="GB"
-        ),
-        service_level="standard",
-        payment=PaymentInstrument(token=token) if token is not None else None,
-    )
-    fields.update(overrides)
-    return OrderPlaced(**fields)
+def placed(token: str | None = "tok_approved", total: int = 5000) -> OrderPlaced:
+    return placed_event(ORDER, [("MUG", 1)], unit_price_minor=total, token=token, customer_id="c-1")
 
 
 AUTH = Authorization("auth-1", "sbx_auth_1", eur(5000))
