@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import BaseModel
 
 from services.order import handlers, store
-from services.order.domain import OrderStatus, order_id_for
+from services.order.domain import OrderStatus
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
 from shared.schemas import Envelope
@@ -73,9 +73,7 @@ def router(ctx: ServiceContext) -> APIRouter:
             )
             if prior is not None and prior[0] != request_hash:
                 raise HTTPException(409, "Idempotency-Key was already used with a different body")
-            order_id = order_id_for(body.storefront_id, body.storefront_reference)
-            before = await store.get_order(uow.conn, order_id)
-            row = await handlers.submit_order(uow, body, request)
+            row, created = await handlers.submit_order(uow, body, request)
             if (
                 idempotency_key
                 and prior is None
@@ -85,7 +83,7 @@ def router(ctx: ServiceContext) -> APIRouter:
             ):
                 # a concurrent request took the key first; the transaction rolls back
                 raise HTTPException(409, "Idempotency-Key is in use by a concurrent request")
-        resubmission = before is not None
+        resubmission = not created
         if row.status == OrderStatus.REJECTED:
             response.status_code = 422
         elif resubmission:

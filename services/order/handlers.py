@@ -26,12 +26,17 @@ from shared.schemas.events.risk import RiskAssessed
 log = get_logger(__name__)
 
 
-async def submit_order(uow: UnitOfWork, cmd: SubmitOrder, cause: Envelope | None) -> store.OrderRow:
-    """Place or reject a storefront order; a resubmission returns the existing order."""
+async def submit_order(
+    uow: UnitOfWork, cmd: SubmitOrder, cause: Envelope | None
+) -> tuple[store.OrderRow, bool]:
+    """Place or reject a storefront order; a resubmission returns the existing order.
+
+    Returns the order and whether this call created it.
+    """
     order_id = domain.order_id_for(cmd.storefront_id, cmd.storefront_reference)
     existing = await store.get_order(uow.conn, order_id)
     if existing is not None:
-        return existing
+        return existing, False
     decision = domain.validate_submission(cmd)
     now = datetime.now(UTC)
     common = dict(
@@ -73,11 +78,12 @@ async def submit_order(uow: UnitOfWork, cmd: SubmitOrder, cause: Envelope | None
         submission=cmd.model_dump_json(),
         reasons=reasons,
     )
-    if inserted:
-        await uow.emit(event, cause=cause)
-    row = await store.get_order(uow.conn, order_id)
-    assert row is not None
-    return row
+    if not inserted:  # a concurrent submission of the same reference won the insert
+        row = await store.get_order(uow.conn, order_id)
+        assert row is not None
+        return row, False
+    await uow.emit(event, cause=cause)
+    return store.OrderRow(order_id, status, 1, reasons), True
 
 
 async def on_submit_order(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
