@@ -74,6 +74,7 @@ class EmbeddedBroker:
     state_dir: Path
     port: int = 0
     host: str = "127.0.0.1"
+    advertised_port: int = 0  # another port clients are told to use (a proxy in front)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -98,7 +99,8 @@ class EmbeddedBroker:
                 "or set KAFKA_BOOTSTRAP_SERVERS to use another broker"
             ) from exc
         url = f"tcp://{self.host}:{self.port}"
-        return [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        advertised = f"tcp://{self.host}:{self.advertised_port or self.port}"
+        return [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
 
     def start(self, timeout_s: float = 15.0) -> str:
         ensure_port_free(self.host, self.port, "the embedded broker")
