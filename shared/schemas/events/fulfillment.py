@@ -25,6 +25,7 @@ TrackingStatus = Literal[
     "returned_to_sender",
 ]
 ExceptionStatus = Literal["delivery_exception", "delayed", "returned_to_sender"]
+PickingStrategy = Literal["single_order", "batch", "zone", "wave"]
 
 
 class FulfillmentEvent(Message):
@@ -56,10 +57,16 @@ class PickEvent(FulfillmentEvent):
 
 @event("picking.task_created.v1")
 class PickTaskCreated(PickEvent):
-    """A pick list for one warehouse's allocations of a confirmed order."""
+    """A pick list for one warehouse's allocations of a confirmed order (with the zone
+    strategy, one list per zone), released to the pickers."""
 
     reservation_id: str
     items: list[PickItem]
+    strategy: PickingStrategy = "single_order"
+    trip_id: str | None = Field(
+        default=None, description="the batch or wave this task is picked with, if any"
+    )
+    zone: str | None = None
 
 
 @event("picking.item_picked.v1")

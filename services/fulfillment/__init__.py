@@ -1,0 +1,1 @@
+"""Fulfillment stages: picking, packing and shipping, one service each."""
