@@ -8,7 +8,19 @@ from services.order import domain, store
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
-from shared.schemas.events.inventory import InventoryReservationFailed, InventoryReserved
+from shared.schemas.events.fulfillment import (
+    Packed,
+    PickTaskCreated,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    ShipmentException,
+    ShortPicked,
+)
+from shared.schemas.events.inventory import (
+    BackorderAllocated,
+    InventoryReservationFailed,
+    InventoryReserved,
+)
 from shared.schemas.events.order import (
     CancelOrder,
     DecideReview,
@@ -19,6 +31,7 @@ from shared.schemas.events.order import (
 from shared.schemas.events.payment import (
     PaymentAuthorizationFailed,
     PaymentAuthorized,
+    PaymentCaptured,
     PaymentDeclined,
 )
 from shared.schemas.events.risk import RiskAssessed
@@ -98,6 +111,19 @@ async def on_verdict(uow: UnitOfWork, message: Message, envelope: Envelope) -> N
     await _apply(uow, domain.record(order, message, datetime.now(UTC)), envelope)
 
 
+async def on_stage_report(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    """Picking, packing, shipping or a capture moves a confirmed order towards the door."""
+    assert isinstance(message, STAGE_REPORTS)
+    order = await _load(uow, message.order_id)
+    if order.status in (domain.OrderStatus.CANCELLED, domain.OrderStatus.REJECTED):
+        log.warning("order.stage_report_for_closed_order", type=envelope.type, status=order.status)
+        return
+    advanced = domain.record_progress(order, message, datetime.now(UTC))
+    await store.save_order(uow.conn, advanced.order, [])
+    for event in advanced.events:
+        await uow.emit(event, cause=envelope)
+
+
 async def on_request(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
     """A customer's or staff member's request: done, or refused with a recorded reason."""
     assert isinstance(message, CancelOrder | DecideReview)
@@ -140,9 +166,21 @@ VERDICTS = (
     RiskAssessed,
 )
 
+STAGE_REPORTS = (
+    PickTaskCreated,
+    ShortPicked,
+    Packed,
+    ShipmentDispatched,
+    ShipmentException,
+    ShipmentDelivered,
+    PaymentCaptured,
+    BackorderAllocated,
+)
+
 HANDLERS = {
     SubmitOrder.TYPE: on_submit_order,
     CancelOrder.TYPE: on_request,
     DecideReview.TYPE: on_request,
     **{verdict.TYPE: on_verdict for verdict in VERDICTS},
+    **{report.TYPE: on_stage_report for report in STAGE_REPORTS},
 }

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.order.domain import Order, OrderStatus
+from services.order.domain import Order, OrderStatus, Progress
 from shared.schemas.common import Reason
 
 
@@ -92,7 +92,7 @@ async def lock_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
     """The order's saga state, row-locked for the rest of the transaction."""
     r = await conn.fetchrow(
         """SELECT order_id, status, version, customer_id, payment, stock, risk, authorization_id,
-                  reservation_id, backordered_skus, expected_ship_date
+                  reservation_id, backordered_skus, expected_ship_date, progress
            FROM orders WHERE order_id = $1 FOR UPDATE""",
         order_id,
     )
@@ -110,6 +110,7 @@ async def lock_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
         reservation_id=r["reservation_id"],
         backordered_skus=tuple(r["backordered_skus"]),
         expected_ship_date=r["expected_ship_date"],
+        progress=Progress.from_json(json.loads(r["progress"])),
     )
 
 
@@ -117,7 +118,7 @@ async def save_order(conn: asyncpg.Connection, order: Order, reasons: list[Reaso
     await conn.execute(
         """UPDATE orders SET status = $2, version = $3, payment = $4, stock = $5, risk = $6,
                   authorization_id = $7, reservation_id = $8, backordered_skus = $9,
-                  expected_ship_date = $10,
+                  expected_ship_date = $10, progress = $12::jsonb,
                   reasons = CASE WHEN $11::jsonb = '[]'::jsonb THEN reasons ELSE $11::jsonb END,
                   updated_at = now()
            WHERE order_id = $1""",
@@ -132,6 +133,7 @@ async def save_order(conn: asyncpg.Connection, order: Order, reasons: list[Reaso
         list(order.backordered_skus),
         order.expected_ship_date,
         json.dumps([r.model_dump() for r in reasons]),
+        json.dumps(order.progress.to_json()),
     )
 
 

@@ -1,5 +1,6 @@
 """The order's rules, pure: submission validation, the state machine, the saga."""
 
+from services.order.domain.fulfillment import Advanced, FulfillmentFact, record_progress
 from services.order.domain.lifecycle import (
     TERMINAL,
     TRANSITIONS,
@@ -8,6 +9,7 @@ from services.order.domain.lifecycle import (
     can_cancel,
     transition,
 )
+from services.order.domain.progress import Progress
 from services.order.domain.saga import Order, Outcome, Refused, cancel, decide_review, record
 from services.order.domain.submission import (
     MAX_LINES,
@@ -30,10 +32,13 @@ __all__ = [
     "TERMINAL",
     "TRANSITIONS",
     "Accepted",
+    "Advanced",
+    "FulfillmentFact",
     "IllegalTransition",
     "Order",
     "OrderStatus",
     "Outcome",
+    "Progress",
     "Refused",
     "Rejected",
     "can_cancel",
@@ -41,6 +46,7 @@ __all__ = [
     "decide_review",
     "order_id_for",
     "record",
+    "record_progress",
     "transition",
     "validate_submission",
 ]

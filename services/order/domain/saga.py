@@ -9,11 +9,12 @@ always comes after the ``order.placed`` they acted on).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal
 
 from services.order.domain.lifecycle import OrderStatus, can_cancel, transition
+from services.order.domain.progress import Progress
 from shared.schemas.common import Reason
 from shared.schemas.events.inventory import InventoryReservationFailed, InventoryReserved
 from shared.schemas.events.order import (
@@ -58,6 +59,7 @@ class Order:
     reservation_id: str | None = None
     backordered_skus: tuple[str, ...] = ()
     expected_ship_date: date | None = None
+    progress: Progress = field(default_factory=Progress)  # after confirmation
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,11 @@ def _note(order: Order, fact: Fact) -> Order:
                 reservation_id=fact.reservation_id,
                 backordered_skus=tuple(sorted({line.sku for line in fact.backordered})),
                 expected_ship_date=max(known) if known else None,
+                progress=replace(
+                    order.progress,
+                    warehouses=frozenset(a.warehouse_id for a in fact.allocations),
+                    backorder_pending=bool(fact.backordered),
+                ),
             )
         case InventoryReservationFailed():
             return replace(order, stock="failed")

@@ -1,0 +1,154 @@
+"""After confirmation: the order follows its shipments to the customer's door. Pure.
+
+The stage services report on three topics (picking, packing, shipping) and payment on a
+fourth, so their reports can reach this service in any order. Each report is noted as a
+fact; then the order advances through every stage the facts allow, one transition and
+one order event at a time — picking → packed → shipped → delivered → completed — so the
+order's own event stream is always in lifecycle order, whatever order the facts came in.
+
+An order shipped from several warehouses (a split reservation) is packed when every
+warehouse has packed, shipped when every warehouse has dispatched, delivered when every
+shipment is delivered. It is completed once delivered and the payment captured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from services.order.domain.lifecycle import OrderStatus, transition
+from services.order.domain.progress import Progress
+from services.order.domain.saga import Order
+from shared.schemas.common import Reason
+from shared.schemas.events.fulfillment import (
+    Packed,
+    PickTaskCreated,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    ShipmentException,
+    ShortPicked,
+)
+from shared.schemas.events.inventory import BackorderAllocated
+from shared.schemas.events.order import (
+    OrderCompleted,
+    OrderDelivered,
+    OrderDeliveryException,
+    OrderEvent,
+    OrderPacked,
+    OrderPickingStarted,
+    OrderShipped,
+)
+from shared.schemas.events.payment import PaymentCaptured
+
+FulfillmentFact = (
+    PickTaskCreated
+    | ShortPicked
+    | Packed
+    | ShipmentDispatched
+    | ShipmentException
+    | ShipmentDelivered
+    | PaymentCaptured
+    | BackorderAllocated
+)
+
+
+@dataclass(frozen=True)
+class Advanced:
+    order: Order
+    events: list[OrderEvent]
+
+
+def note(progress: Progress, fact: FulfillmentFact) -> Progress:
+    """Add one report to what is known; a repeated report changes nothing."""
+    match fact:
+        case PickTaskCreated():
+            return replace(progress, picking_started=True)
+        case ShortPicked():
+            missing = fact.item.quantity - fact.picked
+            reason = Reason(
+                code="short_pick",
+                field=fact.item.sku,
+                message=f"{missing} unit(s) of {fact.item.sku} not found at {fact.warehouse_id} "
+                f"({fact.item.location}); those units are backordered",
+            )
+            if reason in progress.short_picks:
+                return progress
+            return replace(progress, short_picks=(*progress.short_picks, reason))
+        case Packed():
+            return replace(
+                progress,
+                packed=progress.packed | {fact.warehouse_id},
+                package_ids=progress.package_ids | {p.package_id for p in fact.packages},
+            )
+        case ShipmentDispatched():
+            etas = [d for d in (progress.estimated_delivery, fact.estimated_delivery) if d]
+            return replace(
+                progress,
+                dispatched=progress.dispatched | {fact.warehouse_id},
+                shipments=progress.shipments | {fact.shipment_id},
+                estimated_delivery=max(etas) if etas else None,
+            )
+        case ShipmentException():
+            if fact.shipment_id in progress.delivered:
+                return progress  # a late report about a parcel already at the door
+            return replace(
+                progress,
+                open_exception=fact.reason,
+                estimated_delivery=fact.estimated_delivery or progress.estimated_delivery,
+            )
+        case ShipmentDelivered():
+            return replace(
+                progress, delivered=progress.delivered | {fact.shipment_id}, open_exception=None
+            )
+        case PaymentCaptured():
+            return replace(progress, captured=True)
+        case BackorderAllocated():
+            return replace(
+                progress,
+                warehouses=progress.warehouses | {a.warehouse_id for a in fact.allocations},
+                backorder_pending=bool(fact.still_backordered),
+            )
+
+
+def record_progress(order: Order, fact: FulfillmentFact, now: datetime) -> Advanced:
+    """Note a stage's report, then move through every stage the facts allow."""
+    order = replace(order, progress=note(order.progress, fact))
+    events: list[OrderEvent] = []
+    while (step := _next_step(order, now)) is not None:
+        order, event = step
+        events.append(event)
+    return Advanced(order, events)
+
+
+def _next_step(order: Order, now: datetime) -> tuple[Order, OrderEvent] | None:
+    p, status = order.progress, order.status
+    all_dispatched = bool(p.warehouses) and p.warehouses <= p.dispatched
+    all_delivered = all_dispatched and p.shipments <= p.delivered and not p.backorder_pending
+    S = OrderStatus
+    if status == S.CONFIRMED and p.picking_started:
+        return _to(order, S.PICKING, now, OrderPickingStarted)
+    if status == S.PICKING and p.warehouses and p.warehouses <= p.packed:
+        return _to(order, S.PACKED, now, OrderPacked, package_count=len(p.package_ids))
+    if status == S.PACKED and all_dispatched:
+        return _to(
+            order, S.SHIPPED, now, OrderShipped,
+            shipment_ids=sorted(p.shipments), estimated_delivery=p.estimated_delivery,
+        )  # fmt: skip
+    if status in (S.SHIPPED, S.DELIVERY_EXCEPTION) and all_delivered:
+        return _to(order, S.DELIVERED, now, OrderDelivered)
+    if status == S.SHIPPED and p.open_exception is not None:
+        reasons = [p.open_exception]
+        return _to(order, S.DELIVERY_EXCEPTION, now, OrderDeliveryException, reasons=reasons)
+    if status == S.DELIVERED and p.captured:
+        return _to(order, S.COMPLETED, now, OrderCompleted)
+    return None
+
+
+def _to(
+    order: Order, status: OrderStatus, now: datetime, event_type: type[OrderEvent], **fields: object
+) -> tuple[Order, OrderEvent]:
+    moved = replace(order, status=transition(order.status, status), version=order.version + 1)
+    event = event_type(
+        order_id=order.order_id, order_version=moved.version, occurred_at=now, **fields
+    )
+    return moved, event

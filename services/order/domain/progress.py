@@ -1,0 +1,69 @@
+"""What the stage services have reported about one confirmed order. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from shared.schemas.common import Reason
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the stage services have reported about one order (sets, so repeats are no-ops)."""
+
+    warehouses: frozenset[str] = frozenset()  # where the reservation holds stock
+    picking_started: bool = False
+    packed: frozenset[str] = frozenset()  # warehouses
+    package_ids: frozenset[str] = frozenset()
+    dispatched: frozenset[str] = frozenset()  # warehouses
+    shipments: frozenset[str] = frozenset()
+    delivered: frozenset[str] = frozenset()  # shipments
+    estimated_delivery: date | None = None
+    open_exception: Reason | None = None  # reported and not yet followed by a delivery
+    short_picks: tuple[Reason, ...] = ()
+    captured: bool = False
+    backorder_pending: bool = False  # backordered lines not yet allocated anywhere
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "warehouses": sorted(self.warehouses),
+            "picking_started": self.picking_started,
+            "packed": sorted(self.packed),
+            "package_ids": sorted(self.package_ids),
+            "dispatched": sorted(self.dispatched),
+            "shipments": sorted(self.shipments),
+            "delivered": sorted(self.delivered),
+            "estimated_delivery": self.estimated_delivery.isoformat()
+            if self.estimated_delivery
+            else None,
+            "open_exception": self.open_exception.model_dump() if self.open_exception else None,
+            "short_picks": [r.model_dump() for r in self.short_picks],
+            "captured": self.captured,
+            "backorder_pending": self.backorder_pending,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> Progress:
+        def names(key: str) -> frozenset[str]:
+            return frozenset(raw.get(key) or ())  # type: ignore[call-overload]
+
+        eta = raw.get("estimated_delivery")
+        exception = raw.get("open_exception")
+        return cls(
+            warehouses=names("warehouses"),
+            picking_started=bool(raw.get("picking_started")),
+            packed=names("packed"),
+            package_ids=names("package_ids"),
+            dispatched=names("dispatched"),
+            shipments=names("shipments"),
+            delivered=names("delivered"),
+            estimated_delivery=date.fromisoformat(eta) if isinstance(eta, str) else None,
+            open_exception=Reason.model_validate(exception) if exception else None,
+            short_picks=tuple(
+                Reason.model_validate(r)
+                for r in raw.get("short_picks") or ()  # type: ignore[attr-defined]
+            ),
+            captured=bool(raw.get("captured")),
+            backorder_pending=bool(raw.get("backorder_pending")),
+        )
