@@ -25,8 +25,16 @@ async def project_stock_level(uow: UnitOfWork, message: Message, envelope: Envel
 
 
 def _tracked_types() -> list[str]:
-    """Every order-keyed message on the order, payment, inventory and risk topics."""
-    topics = ("order.events", "payment.events", "inventory.events", "risk.events")
+    """Every order-keyed event of the lifecycle, from placement to the customer's door."""
+    topics = (
+        "order.events",
+        "payment.events",
+        "inventory.events",
+        "risk.events",
+        "picking.events",
+        "packing.events",
+        "shipping.events",
+    )
     return [t for topic in topics for t in TOPICS[topic].messages]
 
 

@@ -14,11 +14,20 @@ from services.portal.domain import OrderView, StockPosition, TimelineEntry
 ORDER_CHANNEL = "portal_order_changed"
 
 Reader: TypeAlias = asyncpg.Connection | asyncpg.Pool
-JSON_FIELDS = ("lines", "reasons", "reservations", "backordered")
+JSON_FIELDS = (
+    "lines",
+    "reasons",
+    "reservations",
+    "backordered",
+    "picking",
+    "packages",
+    "shipments",
+)
 VIEW_COLUMNS = (
     "order_id, version, status, updated_at, customer_id, storefront_id, storefront_reference, "
     "currency, total_minor, placed_at, lines, reasons, payment_status, stock_status, "
-    "reservations, backordered, expected_ship_date"
+    "reservations, backordered, expected_ship_date, picking, packages, shipments, "
+    "estimated_delivery"
 )
 
 

@@ -58,6 +58,12 @@ class OrderTracking(OrderSummary):
     reservations: list[dict[str, Any]] = Field(description="units held per warehouse")
     backordered: list[dict[str, Any]]
     expected_ship_date: date | None
+    estimated_delivery: date | None = Field(description="the latest of the shipments' dates")
+    picking: list[dict[str, Any]] = Field(description="pick tasks per warehouse (and zone)")
+    packages: list[dict[str, Any]] = Field(description="boxes with dimensions and contents")
+    shipments: list[dict[str, Any]] = Field(
+        description="carrier, tracking numbers, last scan, estimated delivery"
+    )
     timeline: list[TimelineStep]
 
 
@@ -94,6 +100,10 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
             reservations=view.reservations,
             backordered=view.backordered,
             expected_ship_date=view.expected_ship_date,
+            estimated_delivery=view.estimated_delivery,
+            picking=view.picking,
+            packages=view.packages,
+            shipments=view.shipments,
             timeline=[TimelineStep.model_validate(s, from_attributes=True) for s in timeline],
         )
 

@@ -1,11 +1,13 @@
 """Projection rules for the order-tracking view. Pure: no I/O.
 
-The view is fed by three streams, each owning its own fields:
+The view is fed by several streams, each owning its own fields:
 - order events own status, version and the order's details. They carry the order's
   version; the view only moves forward, so a repeated or stale one changes nothing.
 - payment events own ``payment_status``; inventory events own ``stock_status``,
   ``reservations`` and ``backordered``. Each arrives in order on its own partition
   (keyed by order id), so the last one applied is the newest.
+- picking, packing and shipping events own ``picking``, ``packages``, ``shipments``
+  and the estimated delivery derived from them (see ``shipments.py``).
 - every event adds one timeline entry, keyed by its ``ce_id``.
 Because no field has two writers and ``updated_at`` only grows, replaying the streams
 from offset 0, in any interleaving, ends in the same state as the live projection.
@@ -17,7 +19,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from services.portal.domain.shipments import apply_fulfillment
 from shared.schemas import Message
+from shared.schemas.events.fulfillment import FulfillmentEvent
 from shared.schemas.events.inventory import (
     BackorderAllocated,
     InventoryCommitted,
@@ -100,10 +104,21 @@ class OrderView:
     reservations: list[dict[str, Any]] = field(default_factory=list)
     backordered: list[dict[str, Any]] = field(default_factory=list)
     expected_ship_date: date | None = None
+    picking: list[dict[str, Any]] = field(default_factory=list)  # pick tasks
+    packages: list[dict[str, Any]] = field(default_factory=list)
+    shipments: list[dict[str, Any]] = field(default_factory=list)
+    estimated_delivery: date | None = None
 
 
 Change = tuple[OrderView, TimelineEntry]
-TRACKED = (OrderEvent, PaymentEvent, InventoryReservationFailed, *STOCK_EVENTS, RiskAssessed)
+TRACKED = (
+    OrderEvent,
+    PaymentEvent,
+    InventoryReservationFailed,
+    *STOCK_EVENTS,
+    RiskAssessed,
+    FulfillmentEvent,
+)
 
 
 def apply(view: OrderView | None, event: Message, event_id: str) -> Change | None:
@@ -117,6 +132,8 @@ def apply(view: OrderView | None, event: Message, event_id: str) -> Change | Non
     if isinstance(event, OrderEvent):
         return _order_event(view, base, event, event_id)
     entry = TimelineEntry(event_id, event.TYPE, occurred_at, detail=_detail(event))
+    if isinstance(event, FulfillmentEvent):
+        return apply_fulfillment(base, event, entry)
     if isinstance(event, PaymentEvent):
         reasons = [_decline_reason(event)] if isinstance(event, PaymentDeclined) else []
         status = PAYMENT_STATUS_BY_EVENT[event.TYPE]
