@@ -37,6 +37,9 @@ SERVICES = {
     "payment": "services.payment",
     "inventory": "services.inventory",
     "risk": "services.risk",  # a faust-streaming worker; same env, health and port scheme
+    "picking": "services.fulfillment.picking",
+    "packing": "services.fulfillment.packing",
+    "shipping": "services.fulfillment.shipping",
 }
 DATABASE = "conveyor"
 StateDir = Annotated[Path, typer.Option(help="project-local state (logs, PostgreSQL data)")]
@@ -176,6 +179,48 @@ def send(
     event_id = asyncio.run(publish_submission(bootstrap, body))
     console.print(
         f"sent order.submit.v1 {event_id} for reference {body.get('storefront_reference')}"
+    )
+
+
+@app.command()
+def simulate(
+    count: int = typer.Option(100, min=1, help="how many orders to publish"),
+    rate: float = typer.Option(20.0, min=0, help="orders per second (0 = as fast as possible)"),
+    decline_share: float = typer.Option(0.0, min=0, max=1, help="share of declined cards"),
+    seed: int = typer.Option(1, help="same seed, same orders"),
+    storefront: str = typer.Option("sim-store", help="storefront_id of the orders"),
+    run_id: str = typer.Option("", help="reference prefix (default: a new one per run)"),
+    bootstrap: str = typer.Option("127.0.0.1:19092", envvar="KAFKA_BOOTSTRAP_SERVERS"),
+) -> None:
+    """Publish simulated storefront orders to order.commands at a steady rate."""
+    import random
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from shared.runtime.storefront import order_body, publish_orders
+
+    run = run_id or f"sim-{int(time.time())}"
+    rng = random.Random(seed)
+    bodies = [
+        order_body(n, rng, storefront_id=storefront, run_id=run, decline_share=decline_share)
+        for n in range(count)
+    ]
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "[progress.percentage]{task.percentage:>3.0f}%",
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"publishing {run}", total=count)
+        asyncio.run(
+            publish_orders(bootstrap, bodies, rate=rate, on_sent=lambda *_: progress.advance(task))
+        )
+    console.print(
+        f"published {count} orders ({storefront}, references {run}-0000000…); "
+        f"follow one: GET /orders/{{id}} on the portal, or /customers/{{id}}/orders"
     )
 
 
