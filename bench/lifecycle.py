@@ -1,0 +1,226 @@
+"""Benchmark: orders through the whole lifecycle, on this machine, beside its own limits.
+
+    .venv/bin/python -m bench.lifecycle [--orders 3000] [--latency-rate 250] [--profile]
+
+Starts its own embedded broker and PostgreSQL (durable, as `make run`), every service as
+a process with the simulated picker and carrier at zero delay, then measures:
+- sustained orders/s: ``--orders`` published as fast as the producer goes, divided by
+  the time from the first publish until the last of them reached a final state;
+- latency at ``--latency-rate`` orders/s: publish → the portal's projection has the
+  order (LISTEN on its change channel) and publish → ``order.confirmed`` on the broker;
+- the broker's raw round-trip rate and PostgreSQL's commit rates in the same run;
+- peak resident memory (PSS, so shared pages count once) of services + broker + database;
+- with ``--profile``, a py-spy profile of the busiest service.
+Prints a table and writes ``bench/results/lifecycle-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+from rich.table import Table
+
+from bench.baseline import broker_round_trip, postgres_commits
+from bench.resources import MemorySampler, profile_busiest
+from services.order.domain import order_id_for
+from shared.runtime.infra.stack import infrastructure
+from shared.runtime.storefront import publish_orders
+from tests.e2e.lifecycle import TERMINAL, ample_seed, orders, start_pipeline
+from tests.integration.harness import Stack, header
+
+RESULTS = Path(__file__).parent / "results"
+console = Console()
+
+
+@dataclass
+class Report:
+    machine_broker_records_per_s: float = 0.0
+    machine_pg_single_commits_per_s: float = 0.0
+    machine_pg_batched_rows_per_s: float = 0.0
+    orders: int = 0
+    sustained_orders_per_s: float = 0.0
+    latency_rate: float = 0.0
+    latency_orders: int = 0
+    achieved_rate: float = 0.0
+    visible_ms: dict[str, float] = field(default_factory=dict)
+    confirmed_ms: dict[str, float] = field(default_factory=dict)
+    peak_pss_mib: float = 0.0
+    peak_pss_by_process_mib: dict[str, float] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+class Watcher:
+    """When each order first appears in the portal, and when it is confirmed / finished."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.visible: dict[str, float] = {}
+        self.confirmed: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._conn = await asyncpg.connect(self.stack.database_url)
+        await self._conn.add_listener("portal_order_changed", self._on_change)
+        self._consumer = AIOKafkaConsumer(
+            "order.events", bootstrap_servers=self.stack.bootstrap, fetch_max_wait_ms=5,
+            auto_offset_reset="latest", group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        )  # fmt: skip
+        await self._consumer.start()
+        self._tasks.append(asyncio.create_task(self._read()))
+
+    def _on_change(self, _conn: object, _pid: int, _channel: str, order_id: str) -> None:
+        self.visible.setdefault(order_id, time.monotonic())
+
+    async def _read(self) -> None:
+        async for record in self._consumer:
+            now = time.monotonic()
+            type_ = header(record, "ce_type") or ""
+            order_id = (record.key or b"").decode()
+            if type_ == "order.confirmed.v1":
+                self.confirmed.setdefault(order_id, now)
+            status = type_.removeprefix("order.").removesuffix(".v1")
+            if status in TERMINAL:
+                self.finished.setdefault(order_id, now)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self._consumer.stop()
+        await self._conn.close()
+
+
+async def run_orders(
+    stack: Stack, watcher: Watcher, bodies: list[dict[str, Any]], rate: float
+) -> tuple[dict[str, float], float]:
+    """Publish, wait until each order is final; (publish time per order id, end time)."""
+    sent: dict[str, float] = {}
+
+    def on_sent(body: dict[str, Any], at: float) -> None:
+        sent[order_id_for(body["storefront_id"], body["storefront_reference"])] = at
+
+    await publish_orders(stack.bootstrap, bodies, rate=rate, on_sent=on_sent)
+    deadline = time.monotonic() + 600
+    while not set(sent) <= set(watcher.finished):
+        if time.monotonic() > deadline:
+            missing = len(set(sent) - set(watcher.finished))
+            raise SystemExit(f"{missing} orders did not finish within 10 minutes")
+        await asyncio.sleep(0.2)
+    return sent, max(watcher.finished[o] for o in sent)
+
+
+def percentiles(sent: dict[str, float], seen: dict[str, float]) -> dict[str, float]:
+    lat = sorted((seen[o] - t) * 1000 for o, t in sent.items() if o in seen)
+    if not lat:
+        return {}
+    pick = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)  # noqa: E731
+    return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": round(lat[-1], 1)}
+
+
+async def measure(args: argparse.Namespace, workdir: Path) -> Report:
+    report = Report(orders=args.orders, latency_rate=args.latency_rate)
+    with infrastructure(workdir / "infra", durable=True) as infra:
+        assert infra.new_broker is not None
+        bootstrap, stop_broker = infra.new_broker()
+        stack = Stack(bootstrap, infra.database_url("bench"), workdir)
+        try:
+            console.print("measuring the broker and PostgreSQL on their own …")
+            report.machine_broker_records_per_s = await broker_round_trip(bootstrap)
+            single, batched = await postgres_commits(stack.database_url)
+            report.machine_pg_single_commits_per_s = single
+            report.machine_pg_batched_rows_per_s = batched
+            console.print("starting every service …")
+            pipeline = await start_pipeline(stack, ample_seed(workdir, 10_000_000))
+            watcher = Watcher(stack)
+            await watcher.start()
+            memory = MemorySampler([s.proc.pid for s in pipeline.values() if s.proc])
+            memory.start()
+            console.print("warming up …")
+            await run_orders(stack, watcher, orders(200, "warm", seed=3), rate=200)
+
+            console.print(f"throughput: {args.orders} orders as fast as they go …")
+            bodies = orders(args.orders, "tput", seed=4)
+            profiling = (
+                asyncio.create_task(profile_busiest(pipeline, seconds=15, out=RESULTS))
+                if args.profile
+                else None
+            )
+            sent, end = await run_orders(stack, watcher, bodies, rate=0)
+            report.sustained_orders_per_s = len(sent) / (end - min(sent.values()))
+            if profiling is not None:
+                report.profile = await profiling
+
+            count = int(args.latency_rate * args.latency_seconds)
+            console.print(f"latency: {count} orders at {args.latency_rate}/s …")
+            bodies = orders(count, "lat", seed=5)
+            sent, _ = await run_orders(stack, watcher, bodies, rate=args.latency_rate)
+            report.latency_orders = count
+            report.achieved_rate = count / (max(sent.values()) - min(sent.values()))
+            report.visible_ms = percentiles(sent, watcher.visible)
+            report.confirmed_ms = percentiles(sent, watcher.confirmed)
+            await memory.stop()
+            report.peak_pss_mib, report.peak_pss_by_process_mib = memory.peak()
+            await watcher.stop()
+        finally:
+            stack.stop_all()
+            stop_broker()
+    return report
+
+
+def show(report: Report) -> None:
+    table = Table(title="Conveyor lifecycle benchmark", show_lines=False)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target / context")
+    table.add_row("broker round trip", f"{report.machine_broker_records_per_s:,.0f} rec/s",
+                  "raw produce → consume, this machine")  # fmt: skip
+    table.add_row(
+        "PostgreSQL single-row commits", f"{report.machine_pg_single_commits_per_s:,.0f}/s", ""
+    )
+    table.add_row("PostgreSQL batched rows", f"{report.machine_pg_batched_rows_per_s:,.0f}/s", "")
+    table.add_row("sustained lifecycle", f"{report.sustained_orders_per_s:,.1f} orders/s", "≥ 500")
+    for name, lat in (("publish → visible in portal", report.visible_ms),
+                      ("publish → confirmed", report.confirmed_ms)):  # fmt: skip
+        table.add_row(
+            name, " / ".join(f"{k} {v:,.0f}" for k, v in lat.items()) + " ms",
+            f"at {report.achieved_rate:,.0f} orders/s; p99 visible ≤ 100 ms",
+        )  # fmt: skip
+    table.add_row("peak memory (PSS)", f"{report.peak_pss_mib:,.0f} MiB", "< 2048 MiB")
+    console.print(table)
+    if report.profile:
+        console.print(f"profile of {report.profile['service']}: {report.profile['file']}")
+        for frame, share in report.profile["top"][:12]:
+            console.print(f"  {share:5.1f}%  {frame}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=3000)
+    parser.add_argument("--latency-rate", type=float, default=250.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
+        report = asyncio.run(measure(args, Path(tmp)))
+    show(report)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"lifecycle-{stamp}.json"
+    out.write_text(json.dumps({"args": vars(args), **asdict(report)}, indent=2))
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
