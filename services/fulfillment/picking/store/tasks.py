@@ -1,0 +1,222 @@
+"""Pick tasks and their items: insert, load (locked), release, progress, completion."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.fulfillment.picking.domain import PlannedTask, Task, TaskItem, TaskStatus
+from shared.schemas.events.fulfillment import PickingStrategy
+
+
+@dataclass(frozen=True)
+class StoredTask:
+    """A task with what its events and the handheld API show besides the rules' view."""
+
+    task: Task
+    reservation_id: str
+    strategy: PickingStrategy
+    zone: str | None
+    trip_id: str | None
+    created_at: datetime
+    released_at: datetime | None
+
+
+async def insert_task(
+    conn: asyncpg.Connection,
+    planned: PlannedTask,
+    reservation_id: str,
+    status: TaskStatus,
+    trip_id: str | None,
+    now: datetime,
+) -> bool:
+    """False if the task exists already (a replayed round). One statement: the task and
+    its items."""
+    lines = planned.lines
+    inserted = await conn.fetchval(
+        """WITH task AS (
+               INSERT INTO tasks (task_id, order_id, warehouse_id, zone, round_id,
+                                  reservation_id, strategy, trip_id, status, created_at,
+                                  released_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               ON CONFLICT DO NOTHING RETURNING task_id),
+           items AS (
+               INSERT INTO task_items (task_id, line_id, sku, location, quantity)
+               SELECT task.task_id, u.* FROM task,
+                      unnest($12::text[], $13::text[], $14::text[], $15::int[]) AS u
+               RETURNING 1)
+           SELECT count(*) FROM task""",
+        planned.task_id,
+        planned.order_id,
+        planned.warehouse_id,
+        planned.zone or "",
+        planned.round_id,
+        reservation_id,
+        planned.strategy,
+        trip_id,
+        status.value,
+        now,
+        now if status == TaskStatus.RELEASED else None,
+        [p.line_id for p in lines],
+        [p.sku for p in lines],
+        [p.location for p in lines],
+        [p.quantity for p in lines],
+    )
+    return bool(inserted)
+
+
+_TASK_COLUMNS = """task_id, order_id, warehouse_id, status, reservation_id, strategy, zone,
+                   trip_id, created_at, released_at"""
+
+
+async def _with_items(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[StoredTask]:
+    ids = [r["task_id"] for r in rows]
+    items: dict[str, list[TaskItem]] = defaultdict(list)
+    for i in await conn.fetch(
+        """SELECT task_id, line_id, sku, location, quantity, picked, short FROM task_items
+           WHERE task_id = ANY($1::text[]) ORDER BY task_id, location, line_id""",
+        ids,
+    ):
+        items[i["task_id"]].append(
+            TaskItem(i["line_id"], i["sku"], i["location"], i["quantity"], i["picked"], i["short"])
+        )
+    return [
+        StoredTask(
+            task=Task(
+                r["task_id"],
+                r["order_id"],
+                r["warehouse_id"],
+                TaskStatus(r["status"]),
+                tuple(items[r["task_id"]]),
+            ),
+            reservation_id=r["reservation_id"],
+            strategy=r["strategy"],
+            zone=r["zone"] or None,
+            trip_id=r["trip_id"],
+            created_at=r["created_at"],
+            released_at=r["released_at"],
+        )
+        for r in rows
+    ]
+
+
+async def load_tasks(
+    conn: asyncpg.Connection, task_ids: Iterable[str], *, lock: bool = False
+) -> dict[str, StoredTask]:
+    """The tasks (with items) by id; ``lock``: row-locked in id order, until commit."""
+    rows = await conn.fetch(
+        f"""SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id = ANY($1::text[])
+            ORDER BY task_id {"FOR UPDATE" if lock else ""}""",
+        sorted(set(task_ids)),
+    )
+    return {t.task.task_id: t for t in await _with_items(conn, rows)}
+
+
+async def open_tasks(
+    conn: asyncpg.Connection, warehouse_id: str, statuses: Sequence[TaskStatus], limit: int
+) -> list[StoredTask]:
+    rows = await conn.fetch(
+        f"""SELECT {_TASK_COLUMNS} FROM tasks
+            WHERE warehouse_id = $1 AND status = ANY($2::text[])
+            ORDER BY released_at NULLS LAST, created_at, task_id LIMIT $3""",
+        warehouse_id,
+        [s.value for s in statuses],
+        limit,
+    )
+    return await _with_items(conn, rows)
+
+
+async def release_held(conn: asyncpg.Connection, trip_id: str, now: datetime) -> list[str]:
+    """Release the trip's held tasks (a cancelled order's stay cancelled)."""
+    rows = await conn.fetch(
+        """UPDATE tasks SET status = 'released', released_at = $2, updated_at = $2
+           WHERE trip_id = $1 AND status = 'held' RETURNING task_id""",
+        trip_id,
+        now,
+    )
+    return sorted(r["task_id"] for r in rows)
+
+
+async def cancel_unfinished(conn: asyncpg.Connection, order_id: str, now: datetime) -> list[str]:
+    rows = await conn.fetch(
+        """UPDATE tasks SET status = 'cancelled', updated_at = $2
+           WHERE order_id = $1 AND status IN ('held', 'released', 'picking')
+           RETURNING task_id""",
+        order_id,
+        now,
+    )
+    return sorted(r["task_id"] for r in rows)
+
+
+async def save_progress(conn: asyncpg.Connection, tasks: Sequence[Task], now: datetime) -> None:
+    """Write the tasks' status and every item's picked/short, a statement each."""
+    if not tasks:
+        return
+    await conn.execute(
+        """UPDATE tasks t SET status = u.status, updated_at = $3
+           FROM unnest($1::text[], $2::text[]) AS u (task_id, status)
+           WHERE t.task_id = u.task_id""",
+        [t.task_id for t in tasks],
+        [t.status.value for t in tasks],
+        now,
+    )
+    items = [(t.task_id, i) for t in tasks for i in t.items]
+    await conn.execute(
+        """UPDATE task_items ti SET picked = u.picked, short = u.short
+           FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[])
+                AS u (task_id, line_id, picked, short)
+           WHERE ti.task_id = u.task_id AND ti.line_id = u.line_id
+             AND (ti.picked, ti.short) IS DISTINCT FROM (u.picked, u.short)""",
+        [task_id for task_id, _ in items],
+        [i.line_id for _, i in items],
+        [i.picked for _, i in items],
+        [i.short for _, i in items],
+    )
+
+
+async def insert_completions(
+    conn: asyncpg.Connection, completed: Sequence[tuple[str, Sequence[str]]], now: datetime
+) -> set[str]:
+    """(task id, short line ids) → the task ids completed now; a task completed before is
+    left out, so ``picking.completed`` is emitted once."""
+    if not completed:
+        return set()
+    rows = await conn.fetch(
+        """INSERT INTO completions (task_id, short_line_ids, completed_at)
+           SELECT task_id, ARRAY(SELECT jsonb_array_elements_text(shorts)), $3
+           FROM unnest($1::text[], $2::jsonb[]) AS u (task_id, shorts)
+           ON CONFLICT DO NOTHING RETURNING task_id""",
+        [task_id for task_id, _ in completed],
+        [json.dumps(list(shorts)) for _, shorts in completed],
+        now,
+    )
+    return {r["task_id"] for r in rows}
+
+
+# --- the simulated picker's queue ---
+
+
+async def claim_for_picker(
+    conn: asyncpg.Connection, released_before: datetime, limit: int
+) -> list[str]:
+    """Released tasks nobody started, released long enough ago, locked; tasks another
+    instance holds are skipped, not waited for."""
+    rows = await conn.fetch(
+        """SELECT task_id FROM tasks WHERE status = 'released' AND released_at <= $1
+           ORDER BY released_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        released_before,
+        limit,
+    )
+    return [r["task_id"] for r in rows]
+
+
+async def oldest_waiting(conn: asyncpg.Connection) -> datetime | None:
+    released: datetime | None = await conn.fetchval(
+        "SELECT min(released_at) FROM tasks WHERE status = 'released'"
+    )
+    return released
