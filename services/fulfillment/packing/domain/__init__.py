@@ -1,0 +1,47 @@
+"""Packing rules, pure: the model (sizes, boxes, products, tasks), cartonization and the
+packed event. See docs/packing.md for the rules in prose."""
+
+from services.fulfillment.packing.domain.cartonization import (
+    Cartonization,
+    PackVerificationError,
+    Parcel,
+    Unit,
+    cartonize,
+    verify,
+)
+from services.fulfillment.packing.domain.model import (
+    PACKING_NAMESPACE,
+    Box,
+    Catalog,
+    PickedLine,
+    Product,
+    Size,
+    Task,
+    all_tasks_completed,
+    package_id_for,
+    packing_id_for,
+    picked_lines,
+)
+from services.fulfillment.packing.domain.packed import package, packed
+
+__all__ = [
+    "PACKING_NAMESPACE",
+    "Box",
+    "Cartonization",
+    "Catalog",
+    "PackVerificationError",
+    "Parcel",
+    "PickedLine",
+    "Product",
+    "Size",
+    "Task",
+    "Unit",
+    "all_tasks_completed",
+    "cartonize",
+    "package",
+    "package_id_for",
+    "packed",
+    "packing_id_for",
+    "picked_lines",
+    "verify",
+]

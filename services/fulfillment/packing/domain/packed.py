@@ -1,0 +1,50 @@
+"""The ``packing.packed.v1`` event of a finished cartonization. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.fulfillment.packing.domain.cartonization import Cartonization, Parcel
+from services.fulfillment.packing.domain.model import package_id_for, packing_id_for
+from shared.schemas.events.fulfillment import ItemCount, Package, Packed
+
+
+def package(parcel: Parcel, package_id: str) -> Package:
+    """A parcel as it leaves the station: the box's outer size, longest side first, and
+    its weight with the box."""
+    length, width, height = parcel.box.outer.sides
+    return Package(
+        package_id=package_id,
+        box_code=parcel.box.code,
+        length_mm=length,
+        width_mm=width,
+        height_mm=height,
+        weight_grams=parcel.weight_grams,
+        items=[
+            ItemCount(line_id=item.line_id, sku=item.sku, quantity=item.quantity)
+            for item in parcel.contents
+        ],
+    )
+
+
+def packed(
+    order_id: str,
+    warehouse_id: str,
+    cartonization: Cartonization,
+    *,
+    packer_id: str,
+    now: datetime,
+) -> Packed:
+    """Ids derive from the order and warehouse, so packing the same picks again gives the
+    same event (apart from its time)."""
+    return Packed(
+        order_id=order_id,
+        occurred_at=now,
+        packing_id=packing_id_for(order_id, warehouse_id),
+        warehouse_id=warehouse_id,
+        packages=[
+            package(parcel, package_id_for(order_id, warehouse_id, number))
+            for number, parcel in enumerate(cartonization.parcels, start=1)
+        ],
+        packer_id=packer_id,
+    )

@@ -1,0 +1,291 @@
+"""The packing service on a real broker and PostgreSQL: one task packed into the expected
+box, zone tasks packed only once all completed (whatever the order of their events),
+redeliveries packed once, short lines left out, nothing picked → nothing packed, and a
+SIGKILL between the database commit and the offset commit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from services.fulfillment.packing.domain import package_id_for, packing_id_for
+from shared.schemas import Message
+from shared.schemas.events.fulfillment import (
+    ItemCount,
+    ItemPicked,
+    PickingCompleted,
+    PickItem,
+    PickTaskCreated,
+    ShortPicked,
+)
+from tests.integration.harness import ServiceProcess, Stack, data, eventually, header
+
+S = "packing_service"
+SERVICE = "fulfillment.packing"
+WH = "WH-LON"
+SIGKILLED = -9
+
+Lines = list[tuple[str, str, int]]  # (line id, SKU, quantity)
+
+
+# --- messages, as the picking service would publish them ---
+
+
+def created(
+    order_id: str, task_id: str, items: Lines, *, zone: str | None = None
+) -> PickTaskCreated:
+    return PickTaskCreated(
+        order_id=order_id,
+        occurred_at=datetime.now(UTC),
+        task_id=task_id,
+        warehouse_id=WH,
+        reservation_id=f"res-{order_id}",
+        items=[
+            PickItem(line_id=line, sku=sku, quantity=qty, location=f"A-{line}")
+            for line, sku, qty in items
+        ],
+        strategy="zone" if zone else "single_order",
+        zone=zone,
+    )
+
+
+def completed(
+    order_id: str, task_id: str, picked: Lines, short: tuple[str, ...] = ()
+) -> PickingCompleted:
+    return PickingCompleted(
+        order_id=order_id,
+        occurred_at=datetime.now(UTC),
+        task_id=task_id,
+        warehouse_id=WH,
+        picked=[ItemCount(line_id=line, sku=sku, quantity=qty) for line, sku, qty in picked],
+        short_line_ids=list(short),
+    )
+
+
+def new_order() -> str:
+    return f"ord-{uuid.uuid4().hex[:10]}"
+
+
+# --- reading back ---
+
+
+async def packed_events(stack: Stack) -> list[dict[str, Any]]:
+    records = await stack.read_topic("packing.events")
+    assert all(header(r, "ce_type") == "packing.packed.v1" for r in records)
+    assert all(r.key is not None and r.key.decode() == data(r)["order_id"] for r in records)
+    return [data(r) for r in records]
+
+
+def items(package: dict[str, Any]) -> list[tuple[str, str, int]]:
+    return [(i["line_id"], i["sku"], i["quantity"]) for i in package["items"]]
+
+
+async def task_completed(stack: Stack, task_id: str) -> None:
+    """Until the completion of ``task_id`` is committed (and with it anything it emitted)."""
+
+    async def done() -> bool:
+        rows = await stack.query(
+            f"SELECT 1 FROM {S}.packings WHERE tasks -> $1 ? 'picked'", task_id
+        )
+        return bool(rows)
+
+    await eventually(done, what=f"the completion of {task_id} recorded")
+
+
+async def outbox_count(stack: Stack) -> int:
+    rows = await stack.query(f"SELECT count(*) AS n FROM {S}.outbox")
+    return int(rows[0]["n"])
+
+
+async def consumed(service: ServiceProcess, count: int) -> None:
+    async def enough() -> bool:
+        total = await service.metric("conveyor_events_consumed_total", topic="picking.events")
+        return total >= count
+
+    await eventually(enough, what=f"{count} records of picking.events consumed")
+
+
+# --- tests ---
+
+
+async def test_one_task_is_packed_into_the_smallest_box_that_fits(stack: Stack) -> None:
+    await stack.start(SERVICE)
+    order = new_order()
+    lines = [("1", "MUG-BLUE", 2), ("2", "TEE-M", 1)]
+    await stack.publish_messages(
+        "picking.events", [created(order, "T-1", lines), completed(order, "T-1", lines)]
+    )
+    await stack.wait_for_records("packing.events", 1)
+    [event] = await packed_events(stack)
+    assert event["order_id"] == order and event["warehouse_id"] == WH
+    assert event["packing_id"] == packing_id_for(order, WH)
+    assert event["packer_id"] == "sim-packer"
+    [package] = event["packages"]
+    # 2 mugs (boxed, 95 mm high) + a tee: too tall for the mailers, too much for BOX-S
+    assert package["package_id"] == package_id_for(order, WH, 1)
+    assert package["box_code"] == "BOX-M"
+    dims = (package["length_mm"], package["width_mm"], package["height_mm"])
+    assert dims == (306, 256, 156)  # 300 x 250 x 150 inside, 3 mm walls
+    assert package["weight_grams"] == 2 * 400 + 180 + 250  # mugs + tee + the box
+    assert items(package) == lines
+
+    [row] = await stack.query(f"SELECT status, packing_id, task_ids, packed FROM {S}.packings")
+    assert (row["status"], row["packing_id"], row["task_ids"]) == (
+        "packed",
+        packing_id_for(order, WH),
+        ["T-1"],
+    )
+    assert json.loads(row["packed"]) == event  # what was emitted, kept beside the state
+
+
+async def test_zone_tasks_are_packed_together_once_all_completed(stack: Stack) -> None:
+    await stack.start(SERVICE)
+    mugs, tee = [("1", "MUG-BLUE", 1)], [("2", "TEE-M-BLACK", 1)]
+
+    # in the usual order: both tasks created, then completed one after the other
+    usual = new_order()
+    await stack.publish_messages(
+        "picking.events",
+        [
+            created(usual, "Z-1", mugs, zone="A"),
+            created(usual, "Z-2", tee, zone="B"),
+            completed(usual, "Z-1", mugs),
+        ],
+    )
+    await task_completed(stack, "Z-1")
+    assert await outbox_count(stack) == 0, "packed with a zone still picking"
+
+    # out of order: a completion arrives before its task's creation
+    early = new_order()
+    await stack.publish_messages(
+        "picking.events",
+        [
+            created(early, "E-1", mugs, zone="A"),
+            completed(early, "E-2", tee),  # E-2 not created yet: it cannot be counted
+            completed(early, "E-1", mugs),
+        ],
+    )
+    await task_completed(stack, "E-1")
+    assert await outbox_count(stack) == 0, "packed before every task was known"
+
+    await stack.publish_messages(
+        "picking.events", [completed(usual, "Z-2", tee), created(early, "E-2", tee, zone="B")]
+    )
+    await stack.wait_for_records("packing.events", 2)
+    events = {e["order_id"]: e for e in await packed_events(stack)}
+    assert set(events) == {usual, early}
+    for event in events.values():
+        [package] = event["packages"]  # a mug and a tee: BOX-M
+        assert package["box_code"] == "BOX-M"
+        assert items(package) == [("1", "MUG-BLUE", 1), ("2", "TEE-M-BLACK", 1)]
+    tasks = await stack.query(f"SELECT order_id, task_ids FROM {S}.packings ORDER BY order_id")
+    assert {r["order_id"]: sorted(r["task_ids"]) for r in tasks} == {
+        usual: ["Z-1", "Z-2"],
+        early: ["E-1", "E-2"],
+    }
+
+
+async def test_redelivered_and_reissued_events_are_packed_once(stack: Stack) -> None:
+    packing = await stack.start(SERVICE)
+    order = new_order()
+    lines = [("1", "HOODIE-L-GREY", 1)]
+    messages: list[Message] = [created(order, "T-1", lines), completed(order, "T-1", lines)]
+    ids = await stack.publish_messages("picking.events", messages)
+    [first] = await stack.wait_for_records("packing.events", 1)
+
+    # the same records again (same ce_id: the inbox skips them) …
+    for message, event_id in zip(messages, ids, strict=True):
+        await stack.publish_messages("picking.events", [message], id=event_id)
+    # … and reissued by picking with new ids: the packing is already done
+    await stack.publish_messages("picking.events", messages)
+    await consumed(packing, 6)
+    assert await packing.metric("conveyor_events_consumed_total", outcome="duplicate") == 2
+
+    async def reissues_committed() -> bool:
+        rows = await stack.query(f"SELECT count(*) AS n FROM {S}.inbox")
+        return rows[0]["n"] == 4
+
+    await eventually(reissues_committed, what="the reissued events committed")
+    assert await outbox_count(stack) == 1
+    [event] = await packed_events(stack)
+    assert event == data(first)
+    [package] = event["packages"]
+    assert (package["box_code"], package["weight_grams"]) == ("MAILER-L", 650 + 40)
+
+
+async def test_short_lines_are_left_out_and_nothing_picked_packs_nothing(stack: Stack) -> None:
+    packing = await stack.start(SERVICE)
+    short, empty = new_order(), new_order()
+    lines = [("1", "MUG-BLUE", 1), ("2", "TEE-M", 1), ("3", "CAP-RED", 2)]
+    cap = PickItem(line_id="3", sku="CAP-RED", quantity=2, location="A-3")
+    now = datetime.now(UTC)
+    await stack.publish_messages(
+        "picking.events",
+        [
+            created(short, "S-1", lines),
+            ItemPicked(
+                order_id=short,
+                occurred_at=now,
+                task_id="S-1",
+                warehouse_id=WH,
+                item=PickItem(line_id="1", sku="MUG-BLUE", quantity=1, location="A-1"),
+                picker_id="p-1",
+            ),
+            ShortPicked(
+                order_id=short,
+                occurred_at=now,
+                task_id="S-1",
+                warehouse_id=WH,
+                item=cap,
+                picked=0,
+                picker_id="p-1",
+            ),
+            completed(short, "S-1", lines[:2], short=("3",)),
+            # the other order: its only line was not found at all
+            created(empty, "N-1", [("1", "POSTER-A2", 1)]),
+            completed(empty, "N-1", [], short=("1",)),
+        ],
+    )
+    await task_completed(stack, "N-1")
+    await stack.wait_for_records("packing.events", 1)
+    [event] = await packed_events(stack)
+    assert event["order_id"] == short
+    [package] = event["packages"]
+    assert items(package) == [("1", "MUG-BLUE", 1), ("2", "TEE-M", 1)]  # no caps
+    assert package["weight_grams"] == 400 + 180 + 250
+    assert await outbox_count(stack) == 1  # nothing for the order with nothing picked
+    statuses = await stack.query(f"SELECT order_id, status FROM {S}.packings")
+    assert {r["order_id"]: r["status"] for r in statuses} == {short: "packed", empty: "waiting"}
+    assert "packing.nothing_picked" in packing.log()
+
+    # progress events have no handler: counted as ignored, never dead-lettered
+    await consumed(packing, 6)
+    assert await packing.metric("conveyor_events_consumed_total", outcome="ignored") == 2
+    assert await packing.metric("conveyor_dead_letters_total") == 0
+    assert await stack.read_topic("packing.dlq") == []
+
+
+async def test_killed_after_the_db_commit_packs_once(stack: Stack) -> None:
+    doomed = stack.service(SERVICE, failpoints="consumer.after_db_commit").start()
+    await doomed.ready()
+    order = new_order()
+    lines = [("1", "POSTER-A2", 1)]
+    await stack.publish_messages(
+        "picking.events", [created(order, "T-1", lines), completed(order, "T-1", lines)]
+    )
+    assert await doomed.exited() == SIGKILLED
+
+    restarted = await stack.start(SERVICE)
+    await stack.wait_for_records("packing.events", 1)
+
+    async def redelivered() -> bool:
+        return await restarted.metric("conveyor_events_consumed_total", outcome="duplicate") >= 1
+
+    await eventually(redelivered, what="the committed record redelivered and skipped")
+    await consumed(restarted, 2)
+    [event] = await packed_events(stack)
+    [package] = event["packages"]
+    assert (package["box_code"], package["weight_grams"]) == ("TUBE-A2", 120 + 150)
+    assert await outbox_count(stack) == 1
