@@ -1,0 +1,1 @@
+"""Shipping: buy the cheapest label that keeps the promise, dispatch, follow the carrier."""

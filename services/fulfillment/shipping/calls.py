@@ -1,0 +1,167 @@
+"""Carrier calls as the handlers make them: bounded retries with backoff for calls that
+got no answer, and every attempt with its result recorded in ``carrier_calls`` in the
+handler's transaction.
+
+The calls run inside that transaction. That is safe because the only call with an
+effect, buying a label, is idempotent by a key derived from the packing: if the
+transaction rolls back (a crash, a database error), the redelivered ``packing.packed``
+asks again with the same key and the carrier hands back the first label. When the carrier
+never answers, :class:`CarrierUnavailable` is raised: the runtime retries the record with
+backoff, then dead-letters it for a re-drive (those attempts roll back with it, and are
+in the logs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import asyncpg
+from prometheus_client import Counter, Histogram
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from services.fulfillment.shipping.carrier import CarrierAdapter, CarrierError, Label, LabelRequest
+from services.fulfillment.shipping.domain.shopping import Quote
+from services.fulfillment.shipping.store import carrier as store
+from services.fulfillment.shipping.store.shipments import ShipmentRow
+from shared.runtime.logging import get_logger
+from shared.schemas import Envelope
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+CARRIER_CALLS = Counter(
+    "conveyor_shipping_carrier_calls_total",
+    "Carrier calls (attempts), by operation and outcome (answered, error)",
+    ["operation", "outcome"],
+)
+CARRIER_SECONDS = Histogram(
+    "conveyor_shipping_carrier_seconds",
+    "Duration of one carrier call",
+    ["operation"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class CarrierUnavailable(Exception):
+    """The carrier did not answer after every attempt."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    initial_s: float = 0.1
+    max_s: float = 1.0
+
+
+class CarrierCalls:
+    def __init__(self, carrier: CarrierAdapter, retry: RetryPolicy) -> None:
+        self.carrier = carrier
+        self.retry = retry
+
+    async def rates(
+        self,
+        conn: asyncpg.Connection,
+        cause: Envelope,
+        shipment: ShipmentRow,
+        request: LabelRequest,
+    ) -> list[Quote]:
+        return await self._call(
+            conn,
+            cause,
+            shipment,
+            operation="rates",
+            key=None,
+            request=request.to_json(),
+            call=partial(self.carrier.rates, request),
+            answer=lambda found: [_quote_json(q) for q in found],
+        )
+
+    async def buy_label(
+        self,
+        conn: asyncpg.Connection,
+        cause: Envelope,
+        shipment: ShipmentRow,
+        request: LabelRequest,
+        quote: Quote,
+        key: str,
+    ) -> Label:
+        return await self._call(
+            conn,
+            cause,
+            shipment,
+            operation="buy_label",
+            key=key,
+            request={"quote": _quote_json(quote), **request.to_json()},
+            call=partial(self.carrier.buy_label, request, quote, idempotency_key=key),
+            answer=Label.to_json,
+        )
+
+    async def _call(
+        self,
+        conn: asyncpg.Connection,
+        cause: Envelope,
+        shipment: ShipmentRow,
+        *,
+        operation: str,
+        key: str | None,
+        request: dict[str, Any],
+        call: Callable[[], Awaitable[T]],
+        answer: Callable[[T], Any],
+    ) -> T:
+        record = partial(
+            store.record_call,
+            conn,
+            order_id=shipment.order_id,
+            shipment_id=shipment.shipment_id,
+            operation=operation,
+            idempotency_key=key,
+            event_id=cause.id,
+            request=request,
+        )
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(CarrierError),
+                stop=stop_after_attempt(max(self.retry.attempts, 1)),
+                wait=wait_exponential(multiplier=self.retry.initial_s, max=self.retry.max_s),
+                reraise=True,
+            ):
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    started = time.perf_counter()
+                    try:
+                        result = await call()
+                    except CarrierError as exc:
+                        error = f"{type(exc).__name__}: {exc}"
+                        ms = _observe(operation, "error", started)
+                        await record(attempt=number, response=None, error=error, duration_ms=ms)
+                        log.warning("shipping.carrier_error", operation=operation, error=error)
+                        raise
+                    ms = _observe(operation, "answered", started)
+                    response = answer(result)
+                    await record(attempt=number, response=response, error=None, duration_ms=ms)
+                    return result
+        except CarrierError as exc:
+            raise CarrierUnavailable(f"{operation}: no answer from the carrier: {exc}") from exc
+        raise AssertionError("unreachable")
+
+
+def _quote_json(quote: Quote) -> dict[str, Any]:
+    return {
+        "carrier": quote.carrier,
+        "service": quote.service,
+        "cost": quote.cost.model_dump(),
+        "transit_days": quote.transit_days,
+        "estimated_delivery": quote.estimated_delivery.isoformat(),
+    }
+
+
+def _observe(operation: str, outcome: str, started: float) -> float:
+    """Count the attempt; its duration in milliseconds."""
+    elapsed = time.perf_counter() - started
+    CARRIER_CALLS.labels(operation, outcome).inc()
+    CARRIER_SECONDS.labels(operation).observe(elapsed)
+    return elapsed * 1000

@@ -1,0 +1,508 @@
+"""The shipping service on a real broker and PostgreSQL: order.placed and packing.packed in
+either order → a label and a dispatch; the simulated carrier's scans → tracking events and
+delivery; the signed webhook; redeliveries and rollbacks that must not buy a second label."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
+from services.fulfillment.shipping.domain.calendar import add_business_days
+from services.fulfillment.shipping.domain.shipment import shipment_id_for
+from shared.schemas.events.fulfillment import CarrierUpdate, ItemCount, Package, Packed
+from shared.schemas.events.order import OrderCancelled, OrderPlaced
+from tests.factories import placed_event
+from tests.integration.harness import ServiceProcess, Stack, data, eventually, header
+
+SHIPPING = "fulfillment.shipping"
+LABEL = "shipping.label_purchased.v1"
+DISPATCHED = "shipment.dispatched.v1"
+TRACKING = "shipment.tracking_updated.v1"
+DELIVERED = "shipment.delivered.v1"
+EXCEPTION = "shipment.exception.v1"
+
+# --- messages ---
+
+
+def new_order_id() -> str:
+    return str(uuid.uuid4())
+
+
+def placed(order_id: str, *, country: str = "GB", service_level: str = "standard") -> OrderPlaced:
+    event = placed_event(order_id, [("MUG-BLUE", 2)], country=country)
+    return event.model_copy(update={"service_level": service_level})
+
+
+def packed(order_id: str, warehouse: str = "WH-LON", *, boxes: int = 2) -> Packed:
+    packing_id = f"pack-{order_id}-{warehouse}"
+    return Packed(
+        order_id=order_id,
+        occurred_at=datetime.now(UTC),
+        packing_id=packing_id,
+        warehouse_id=warehouse,
+        packer_id="packer-7",
+        packages=[
+            Package(
+                package_id=f"{packing_id}-box{n}",
+                box_code="M",
+                length_mm=300,
+                width_mm=200,
+                height_mm=150,
+                weight_grams=1200,
+                items=[ItemCount(line_id="1", sku="MUG-BLUE", quantity=1)],
+            )
+            for n in range(1, boxes + 1)
+        ],
+    )
+
+
+def cancelled(order_id: str) -> OrderCancelled:
+    return OrderCancelled(
+        order_id=order_id,
+        order_version=2,
+        occurred_at=datetime.now(UTC),
+        reasons=[],
+        cancelled_by="customer",
+    )
+
+
+# --- waiting and reading ---
+
+
+async def events(stack: Stack, order_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(type, data) of the order's shipping events, in order."""
+    records = await stack.read_topic("shipping.events")
+    found = [(header(r, "ce_type") or "", data(r)) for r in records]
+    return [(t, d) for t, d in found if d["order_id"] == order_id]
+
+
+async def until(stack: Stack, order_id: str, *expected: str) -> list[tuple[str, dict[str, Any]]]:
+    """Wait until the order's shipping events are exactly ``expected``, in order."""
+
+    async def arrived() -> list[tuple[str, dict[str, Any]]]:
+        found = await events(stack, order_id)
+        return found if [t for t, _ in found] == list(expected) else []
+
+    return await eventually(arrived, what=f"{list(expected)} for order {order_id}")
+
+
+async def settled(stack: Stack, shipping: ServiceProcess, consumed: int) -> None:
+    """Every published record consumed, every event it caused published, none dead-lettered."""
+
+    async def done() -> bool:
+        if await shipping.metric("conveyor_events_consumed_total") < consumed:
+            return False
+        [row] = await stack.query(
+            "SELECT count(*) AS n FROM shipping_service.outbox WHERE sent_at IS NULL"
+        )
+        return bool(row["n"] == 0)
+
+    await eventually(done, what=f"{consumed} records consumed and their events published")
+    assert await shipping.metric("conveyor_dead_letters_total") == 0, shipping.log()
+
+
+async def status(stack: Stack, shipment_id: str) -> str | None:
+    rows = await stack.query(
+        "SELECT status FROM shipping_service.shipments WHERE shipment_id = $1", shipment_id
+    )
+    return rows[0]["status"] if rows else None
+
+
+async def label_calls(stack: Stack, shipment_id: str) -> list[asyncpg.Record]:
+    return await stack.query(
+        """SELECT operation, attempt, outcome, idempotency_key FROM shipping_service.carrier_calls
+            WHERE shipment_id = $1 AND operation = 'buy_label' ORDER BY id""",
+        shipment_id,
+    )
+
+
+async def execute(stack: Stack, sql: str) -> None:
+    conn = await stack.db()
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def signed(body: bytes, secret: str = DEV_WEBHOOK_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Conveyor-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+
+
+def scan_body(tracking_number: str, event_id: str, status: str, **extra: Any) -> bytes:
+    return json.dumps(
+        {
+            "tracking_number": tracking_number,
+            "carrier_event_id": event_id,
+            "status": status,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            **extra,
+        }
+    ).encode()
+
+
+def check_dispatch(dispatch: dict[str, Any], label: dict[str, Any], boxes: int) -> None:
+    """One tracking number per package plus a master, all distinct, and a delivery date."""
+    numbers = [p["tracking_number"] for p in dispatch["packages"]]
+    assert len(numbers) == boxes
+    assert len({dispatch["tracking_number"], *numbers}) == boxes + 1
+    assert dispatch["estimated_delivery"] is not None
+    assert date.fromisoformat(dispatch["estimated_delivery"]) >= datetime.now(UTC).date()
+    assert label["tracking_number"] == dispatch["tracking_number"]
+    assert {p["tracking_number"] for p in label["packages"]} == set(numbers)
+    assert (label["carrier"], label["service"]) == (dispatch["carrier"], dispatch["service"])
+    assert label["cost"]["amount_minor"] > 0
+
+
+# --- tests ---
+
+
+async def test_placed_and_packed_in_either_order_ship_and_the_simulator_delivers(
+    stack: Stack,
+) -> None:
+    shipping = await stack.start(SHIPPING, shipping_simulator_step_seconds="0")
+    first_placed, first_packed = new_order_id(), new_order_id()
+    happy_path = (LABEL, DISPATCHED, TRACKING, TRACKING, TRACKING, DELIVERED)
+
+    # placed, then packed: shipped as soon as packed
+    await stack.publish_messages("order.events", [placed(first_placed)])
+    await stack.publish_messages("packing.events", [packed(first_placed)])
+    # packed first: the shipment waits for the order, then ships when it is placed
+    await stack.publish_messages("packing.events", [packed(first_packed, "WH-NJ", boxes=1)])
+    waiting = shipment_id_for(f"pack-{first_packed}-WH-NJ")
+    recorded = await eventually(
+        lambda: status(stack, waiting), what="the packing recorded before the order"
+    )
+    assert recorded == "awaiting_order"
+    assert await events(stack, first_packed) == []
+    await stack.publish_messages(
+        "order.events", [placed(first_packed, country="DE", service_level="express")]
+    )
+
+    for order_id, boxes in ((first_placed, 2), (first_packed, 1)):
+        found = await until(stack, order_id, *happy_path)
+        (_, label), (_, dispatch) = found[:2]
+        check_dispatch(dispatch, label, boxes)
+        scans = [d for t, d in found if t == TRACKING]
+        assert [s["status"] for s in scans] == ["in_transit", "out_for_delivery", "delivered"]
+        assert {s["tracking_number"] for s in scans} == {dispatch["tracking_number"]}
+        assert len({s["carrier_event_id"] for s in scans}) == 3
+        delivered = found[-1][1]
+        assert delivered["shipment_id"] == dispatch["shipment_id"]
+
+    # the warehouse in New Jersey ships to Germany by express: international, 2 days
+    # promised, so the fastest air service, flagged as missing the promise
+    [(_, nj_dispatch)] = [(t, d) for t, d in await events(stack, first_packed) if t == DISPATCHED]
+    assert (nj_dispatch["warehouse_id"], nj_dispatch["carrier"]) == ("WH-NJ", "globalair")
+    assert nj_dispatch["shipment_id"] == waiting
+
+    async with httpx.AsyncClient(base_url=shipping.url) as http:
+        view = (await http.get(f"/shipments/{waiting}")).json()
+        assert view["status"] == "delivered"
+        assert view["meets_promise"] is False
+        assert view["label"]["idempotency_key"] == f"label:pack-{first_packed}-WH-NJ"
+        assert [s["status"] for s in view["scans"]] == [
+            "in_transit",
+            "out_for_delivery",
+            "delivered",
+        ]
+        [by_order] = (await http.get(f"/orders/{first_placed}/shipments")).json()
+        assert by_order["status"] == "delivered" and by_order["meets_promise"] is True
+        assert len(by_order["packages"]) == 2
+        assert all(p["tracking_number"] for p in by_order["packages"])
+        assert (await http.get(f"/shipments/{uuid.uuid4()}")).status_code == 404
+        assert (await http.get(f"/orders/{new_order_id()}/shipments")).json() == []
+
+    # every scan of the simulated carrier went through shipping.commands
+    commands = await stack.read_topic("shipping.commands")
+    assert len(commands) == 6
+    await settled(stack, shipping, consumed=4 + 6)
+
+
+async def test_the_simulator_reports_delays_and_failed_attempts(stack: Stack) -> None:
+    await stack.start(
+        SHIPPING,
+        shipping_simulator_step_seconds="0",
+        shipping_simulator_delay_probability="1",
+        shipping_simulator_exception_probability="1",
+    )
+    order_id = new_order_id()
+    await stack.publish_messages("order.events", [placed(order_id)])
+    await stack.publish_messages("packing.events", [packed(order_id)])
+    found = await until(
+        stack,
+        order_id,
+        LABEL,
+        DISPATCHED,
+        TRACKING,  # in transit
+        TRACKING,  # delayed
+        EXCEPTION,
+        TRACKING,  # out for delivery
+        TRACKING,  # delivery exception
+        EXCEPTION,
+        TRACKING,  # out for delivery, second attempt
+        TRACKING,  # delivered
+        DELIVERED,
+    )
+    eta = date.fromisoformat(found[1][1]["estimated_delivery"])
+    delayed, failed = (d for t, d in found if t == EXCEPTION)
+    assert (delayed["status"], delayed["reason"]["code"]) == ("delayed", "delayed")
+    assert date.fromisoformat(delayed["estimated_delivery"]) == add_business_days(eta, 1)
+    assert failed["status"] == "delivery_exception"
+    assert date.fromisoformat(failed["estimated_delivery"]) == add_business_days(eta, 2)
+    assert "Recipient not available" in failed["reason"]["message"]
+
+
+async def test_signed_webhook(stack: Stack) -> None:
+    shipping = await stack.start(SHIPPING, shipping_simulator_enabled="false")
+    order_id = new_order_id()
+    await stack.publish_messages("order.events", [placed(order_id)])
+    await stack.publish_messages("packing.events", [packed(order_id)])
+    _, (_, dispatch) = await until(stack, order_id, LABEL, DISPATCHED)
+    carrier, master = dispatch["carrier"], dispatch["tracking_number"]
+    package_number = dispatch["packages"][1]["tracking_number"]
+    url = f"/carriers/{carrier}/webhook"
+    later = add_business_days(date.fromisoformat(dispatch["estimated_delivery"]), 3)
+
+    async with httpx.AsyncClient(base_url=shipping.url) as http:
+        delayed = scan_body(
+            master,
+            "evt-delayed",
+            "delayed",
+            location="Hub",
+            description="Storm",
+            estimated_delivery=later.isoformat(),
+        )
+        assert (await http.post(url, content=delayed)).status_code == 401
+        wrong = signed(delayed, "not the secret")
+        assert (await http.post(url, content=delayed, headers=wrong)).status_code == 401
+        tampered = delayed.replace(b"Storm", b"Sunny")
+        assert (await http.post(url, content=tampered, headers=signed(delayed))).status_code == 401
+        other = "eurolink" if carrier != "eurolink" else "swiftpost"
+        for wrong_carrier in (other, "nope"):  # its numbers are not the other carrier's
+            path = f"/carriers/{wrong_carrier}/webhook"
+            assert (
+                await http.post(path, content=delayed, headers=signed(delayed))
+            ).status_code == 404
+        bogus = scan_body("NOPE123", "evt-x", "in_transit")
+        assert (await http.post(url, content=bogus, headers=signed(bogus))).status_code == 404
+        invalid = scan_body(master, "evt-bad", "teleported")
+        assert (await http.post(url, content=invalid, headers=signed(invalid))).status_code == 422
+        assert (await http.post(url, content=b"{", headers=signed(b"{"))).status_code == 422
+
+        first = await http.post(url, content=delayed, headers=signed(delayed))
+        assert first.status_code == 202, first.text
+        assert first.json() == {
+            "result": "accepted",
+            "order_id": order_id,
+            "shipment_id": dispatch["shipment_id"],
+        }
+        again = await http.post(url, content=delayed, headers=signed(delayed))
+        assert again.status_code == 200 and again.json()["result"] == "duplicate"
+
+        failed = scan_body(package_number, "evt-failed", "delivery_exception", location="Door")
+        assert (await http.post(url, content=failed, headers=signed(failed))).status_code == 202
+        await until(stack, order_id, LABEL, DISPATCHED, TRACKING, EXCEPTION, TRACKING, EXCEPTION)
+
+        for n, final in enumerate(("delivered", "delivered", "returned_to_sender")):
+            body = scan_body(master, f"evt-final-{n}", final, location="Front door")
+            assert (await http.post(url, content=body, headers=signed(body))).status_code == 202
+
+    found = await until(
+        stack,
+        order_id,
+        LABEL,
+        DISPATCHED,
+        TRACKING,
+        EXCEPTION,
+        TRACKING,
+        EXCEPTION,
+        TRACKING,
+        DELIVERED,
+        TRACKING,  # a second delivered scan: recorded, no second delivery
+        TRACKING,  # after delivery, no exception either
+    )
+    _, _, (_, delayed_scan), (_, delay), (_, failed_scan), (_, failure) = found[:6]
+    assert (delayed_scan["status"], delayed_scan["carrier_event_id"]) == ("delayed", "evt-delayed")
+    assert delay["status"] == "delayed" and delay["reason"]["message"] == "Storm"
+    assert delay["estimated_delivery"] == later.isoformat()
+    assert failed_scan["tracking_number"] == package_number
+    assert failure["status"] == "delivery_exception"
+    assert failure["tracking_number"] == master
+    assert failure["estimated_delivery"] == later.isoformat()  # the ETA the carrier last gave
+    assert found[7][1]["location"] == "Front door"
+    assert await status(stack, dispatch["shipment_id"]) == "delivered"
+    # the retried webhook call queued one command
+    assert len(await stack.read_topic("shipping.commands")) == 5
+    await settled(stack, shipping, consumed=2 + 5)
+
+    # a scan reported again as a command (a simulator batch repeated after a crash) and a
+    # scan for a number nobody issued: recorded once, ignored
+    def update(tracking_number: str, event_id: str) -> CarrierUpdate:
+        return CarrierUpdate(
+            order_id=order_id,
+            carrier=carrier,
+            tracking_number=tracking_number,
+            carrier_event_id=event_id,
+            status="delayed",
+            occurred_at=datetime.now(UTC),
+        )
+
+    await stack.publish_messages(
+        "shipping.commands", [update(master, "evt-delayed"), update("NOPE123", "evt-new")]
+    )
+    await settled(stack, shipping, consumed=2 + 5 + 2)
+    assert await events(stack, order_id) == found
+    [scans] = await stack.query(
+        "SELECT count(*) AS n FROM shipping_service.tracking_scans WHERE shipment_id = $1",
+        dispatch["shipment_id"],
+    )
+    assert scans["n"] == 5
+
+
+async def test_redelivered_or_rolled_back_packing_buys_one_label(stack: Stack) -> None:
+    shipping = await stack.start(SHIPPING, shipping_simulator_enabled="false")
+    redelivered, rolled_back, cancelled_first = (new_order_id() for _ in range(3))
+    rolled_back_shipment = shipment_id_for(f"pack-{rolled_back}-WH-BER")
+    # the label's transaction fails once after the carrier sold the label: as if the
+    # process died between buying and committing (the sequence does not roll back)
+    await execute(
+        stack,
+        f"""CREATE SEQUENCE shipping_service.fail_once;
+            CREATE FUNCTION shipping_service.fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.shipment_id = '{rolled_back_shipment}'
+                   AND nextval('shipping_service.fail_once') = 1 THEN
+                    RAISE EXCEPTION 'injected failure after the label was bought';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER fail_once BEFORE INSERT ON shipping_service.labels
+                FOR EACH ROW EXECUTE FUNCTION shipping_service.fail_once();""",
+    )
+
+    await stack.publish_messages(
+        "order.events", [placed(redelivered), placed(rolled_back, country="FR")]
+    )
+    [packed_id] = await stack.publish_messages("packing.events", [packed(redelivered)])
+    await stack.publish_messages("packing.events", [packed(redelivered)], id=packed_id)
+    await stack.publish_messages("packing.events", [packed(redelivered)])  # a new ce_id
+    await stack.publish_messages("packing.events", [packed(rolled_back, "WH-BER")])
+    # cancelled before it was packed (and the cancellation seen first): no label
+    await stack.publish_messages(
+        "order.events", [placed(cancelled_first), cancelled(cancelled_first)]
+    )
+    await settled(stack, shipping, consumed=8)
+    await stack.publish_messages("packing.events", [packed(cancelled_first)])
+    await settled(stack, shipping, consumed=9)
+
+    for order_id in (redelivered, rolled_back):
+        await until(stack, order_id, LABEL, DISPATCHED)
+    assert await events(stack, cancelled_first) == []
+    assert await status(stack, shipment_id_for(f"pack-{cancelled_first}-WH-LON")) == "cancelled"
+    assert await shipping.metric("conveyor_events_consumed_total", outcome="duplicate") == 1
+
+    shipment = shipment_id_for(f"pack-{redelivered}-WH-LON")
+    calls = await label_calls(stack, shipment)
+    assert [(c["attempt"], c["outcome"]) for c in calls] == [(1, "answered")]
+    key = f"label:pack-{redelivered}-WH-LON"
+    assert calls[0]["idempotency_key"] == key
+    ledger = await stack.query(
+        "SELECT idempotency_key, calls FROM shipping_service.simulated_carrier_labels"
+    )
+    by_key = {r["idempotency_key"]: r["calls"] for r in ledger}
+    assert by_key[key] == 1
+    # rolled back after buying: asked again with the same key, the carrier's first label
+    rolled_key = f"label:pack-{rolled_back}-WH-BER"
+    assert by_key[rolled_key] == 2
+    assert len(await label_calls(stack, rolled_back_shipment)) == 1  # the committed attempt
+    [label] = await stack.query(
+        "SELECT tracking_number FROM shipping_service.labels WHERE shipment_id = $1",
+        rolled_back_shipment,
+    )
+    [sold] = await stack.query(
+        "SELECT tracking_number FROM shipping_service.simulated_carrier_labels "
+        "WHERE idempotency_key = $1",
+        rolled_key,
+    )
+    assert label["tracking_number"] == sold["tracking_number"]
+    assert await shipping.metric("conveyor_retries_total", kind="handler") >= 1
+
+    # the database refuses a second label, dispatch or delivery for a shipment
+    conn = await stack.db()
+    try:
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                """INSERT INTO shipping_service.labels
+                       (shipment_id, idempotency_key, carrier, service, tracking_number,
+                        label_url, cost_minor, currency, estimated_delivery)
+                   VALUES ($1, 'other-key', 'swiftpost', 'ground', 'OTHER1', '', 1, 'EUR',
+                           current_date)""",
+                shipment,
+            )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                """INSERT INTO shipping_service.shipment_milestones
+                       (shipment_id, milestone, event_id) VALUES ($1, 'dispatched', 'again')""",
+                shipment,
+            )
+        await conn.execute(
+            """INSERT INTO shipping_service.shipment_milestones (shipment_id, milestone, event_id)
+               VALUES ($1, 'delivered', 'first')""",
+            shipment,
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                """INSERT INTO shipping_service.shipment_milestones
+                       (shipment_id, milestone, event_id) VALUES ($1, 'delivered', 'again')""",
+                shipment,
+            )
+        for packing_id in (f"pack-{redelivered}-WH-LON", "another-packing"):
+            # one shipment per packing, and per order and warehouse
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await conn.execute(
+                    """INSERT INTO shipping_service.shipments
+                           (shipment_id, packing_id, order_id, warehouse_id, packages,
+                            packed_event_id, status)
+                       VALUES ('another-id', $1, $2, 'WH-LON', '[]', 'e', 'awaiting_order')""",
+                    packing_id,
+                    redelivered,
+                )
+    finally:
+        await conn.close()
+
+
+async def test_killed_after_commit_before_the_offset_ships_once(stack: Stack) -> None:
+    doomed = (
+        await stack.service(
+            SHIPPING, failpoints="consumer.after_db_commit", shipping_simulator_enabled="false"
+        )
+        .start()
+        .ready()
+    )
+    order_id = new_order_id()
+    await stack.publish_messages("packing.events", [packed(order_id)])
+    await stack.publish_messages("order.events", [placed(order_id)])
+    assert await doomed.exited() == -9  # SIGKILL, right after its first batch committed
+
+    restarted = await stack.start(SHIPPING, shipping_simulator_step_seconds="0")
+    await until(stack, order_id, LABEL, DISPATCHED, TRACKING, TRACKING, TRACKING, DELIVERED)
+
+    async def redelivered() -> bool:
+        duplicates = await restarted.metric("conveyor_events_consumed_total", outcome="duplicate")
+        return duplicates >= 1
+
+    await eventually(redelivered, what="the committed batch redelivered and skipped")
+    shipment = shipment_id_for(f"pack-{order_id}-WH-LON")
+    assert len(await label_calls(stack, shipment)) == 1
+    [sold] = await stack.query("SELECT calls FROM shipping_service.simulated_carrier_labels")
+    assert sold["calls"] == 1
