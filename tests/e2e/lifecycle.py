@@ -19,7 +19,7 @@ SERVICES = ("order", "payment", "inventory", "risk", "portal", *STAGES)
 TERMINAL = {"completed", "cancelled", "rejected"}
 # simulated warehouse staff and carrier at full speed: the pipeline, not the clock, is timed
 AT_FULL_SPEED: dict[str, dict[str, str]] = {
-    "fulfillment.picking": {"picking_simulated_pick_seconds": "0"},
+    "fulfillment.picking": {"picking_simulated_pick_s": "0"},
     "fulfillment.shipping": {"shipping_simulator_step_seconds": "0"},
 }
 

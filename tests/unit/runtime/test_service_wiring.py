@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.fulfillment.packing.app import definition as packing
+from services.fulfillment.picking.app import definition as picking
+from services.fulfillment.shipping.app import definition as shipping
 from services.inventory.app import definition as inventory
 from services.order.app import definition as order
 from services.payment.app import definition as payment
@@ -12,7 +15,9 @@ from shared.runtime.service import ServiceDefinition
 
 
 @pytest.mark.parametrize(
-    "build", [order, payment, inventory, portal], ids=["order", "payment", "inventory", "portal"]
+    "build",
+    [order, payment, inventory, portal, picking, packing, shipping],
+    ids=["order", "payment", "inventory", "portal", "picking", "packing", "shipping"],
 )
 def test_handlers_are_reachable(build: object) -> None:
     assert callable(build)
