@@ -10,6 +10,7 @@ from typing import TypeAlias
 import asyncpg
 
 from services.portal.domain import OrderView, StockPosition, TimelineEntry
+from services.portal.domain.tracking import timeline_order
 
 ORDER_CHANNEL = "portal_order_changed"
 
@@ -75,18 +76,20 @@ async def get_timeline(conn: Reader, order_id: str) -> list[TimelineEntry]:
            ORDER BY occurred_at, version NULLS LAST, event_id""",
         order_id,
     )
-    return [
-        TimelineEntry(
-            event_id=r["event_id"],
-            event_type=r["event_type"],
-            occurred_at=r["occurred_at"],
-            status=r["status"],
-            version=r["version"],
-            reasons=json.loads(r["reasons"]),
-            detail=json.loads(r["detail"]),
-        )
-        for r in records
-    ]
+    return timeline_order(
+        [
+            TimelineEntry(
+                event_id=r["event_id"],
+                event_type=r["event_type"],
+                occurred_at=r["occurred_at"],
+                status=r["status"],
+                version=r["version"],
+                reasons=json.loads(r["reasons"]),
+                detail=json.loads(r["detail"]),
+            )
+            for r in records
+        ]
+    )
 
 
 async def save(conn: asyncpg.Connection, view: OrderView, entry: TimelineEntry) -> None:

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.portal.domain.shipments import apply_fulfillment
-from shared.schemas import Message
+from shared.schemas import TOPICS, Message
 from shared.schemas.events.fulfillment import FulfillmentEvent
 from shared.schemas.events.inventory import (
     BackorderAllocated,
@@ -111,6 +111,29 @@ class OrderView:
 
 
 Change = tuple[OrderView, TimelineEntry]
+
+# Steps of one handler share a timestamp (a label bought and the parcel dispatched, the
+# last item picked and the task completed); the registry lists each topic's types in
+# lifecycle order, so that order breaks the tie.
+LIFECYCLE_RANK = {
+    t: i for i, t in enumerate(m for topic in TOPICS.values() for m in topic.messages)
+}
+
+
+def timeline_order(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """Oldest first; same instant: order version, then lifecycle order, then event id."""
+    return sorted(
+        entries,
+        key=lambda e: (
+            e.occurred_at,
+            e.version is None,
+            e.version or 0,
+            LIFECYCLE_RANK.get(e.event_type, len(LIFECYCLE_RANK)),
+            e.event_id,
+        ),
+    )
+
+
 TRACKED = (
     OrderEvent,
     PaymentEvent,

@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 from services.portal.domain import OrderView, apply
+from services.portal.domain.tracking import TimelineEntry, timeline_order
 from shared.schemas import Message
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import (
@@ -139,3 +140,24 @@ def test_repeats_change_nothing_and_streams_interleave_freely() -> None:
             once.shipments,
             once.estimated_delivery,
         )
+
+
+def test_steps_of_one_instant_are_shown_in_lifecycle_order() -> None:
+    types = [
+        "shipment.dispatched.v1",
+        "picking.completed.v1",
+        "shipping.label_purchased.v1",
+        "picking.item_picked.v1",
+        "shipment.delivered.v1",
+        "shipment.tracking_updated.v1",
+    ]
+    # event ids sort against lifecycle order, so only the rank can put them right
+    entries = [TimelineEntry(f"{9 - i}", t, T0) for i, t in enumerate(types)]
+    assert [e.event_type for e in timeline_order(entries)] == [
+        "picking.item_picked.v1",
+        "picking.completed.v1",
+        "shipping.label_purchased.v1",
+        "shipment.dispatched.v1",
+        "shipment.tracking_updated.v1",
+        "shipment.delivered.v1",
+    ]
