@@ -61,6 +61,10 @@ async def test_each_poison_message_is_dead_lettered_with_its_reason(stack: Stack
         order_id_for("test-shop", "OK-2"),
     }
     assert await order.metric("conveyor_retries_total", kind="handler") == 2
+    # the batch first ran without savepoints, failed, and ran again record by record:
+    # each record is still counted once, when its transaction committed
+    assert await order.metric("conveyor_events_consumed_total", outcome="handled") == 2
+    assert await order.metric("conveyor_events_consumed_total", outcome="dead_lettered") == 6
     assert order.proc is not None and order.proc.poll() is None, (
         "bad input must not kill the service"
     )
