@@ -48,7 +48,7 @@ from shared.runtime.metrics import (
     RETRIES,
 )
 from shared.runtime.settings import Settings
-from shared.runtime.uow import OutboxRecord, UnitOfWork, unit_of_work
+from shared.runtime.uow import Delivery, OutboxRecord, UnitOfWork, unit_of_work
 from shared.schemas import Envelope, Message, PoisonMessage, dlq_topic, from_record, parse
 
 Handler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
@@ -228,9 +228,12 @@ class BatchConsumer:
         twice changes nothing."""
         outcomes = []
         try:
-            async with unit_of_work(self.pool, self.service, self.schema) as uow:
+            async with unit_of_work(self.pool, self.service, self.schema, buffered=True) as uow:
+                fresh = await uow.first_deliveries(
+                    [self._delivery(item) for item in items if self._handled(item)]
+                )
                 for item in items:
-                    outcomes.append(await self._apply_one(uow, item))
+                    outcomes.append(await self._apply_one(uow, item, fresh))
         except TRANSIENT:
             raise
         except Exception as exc:
@@ -258,22 +261,39 @@ class BatchConsumer:
             self._count(item.record.topic, outcome)
         return len(outcomes), failure
 
-    async def _apply_one(self, uow: UnitOfWork, item: Item) -> str:
-        """Apply one record; returns its outcome, counted once the transaction commits."""
+    def _handled(self, item: Item) -> bool:
+        return item.message is not None and item.message.TYPE in self.handlers
+
+    @staticmethod
+    def _delivery(item: Item) -> Delivery:
+        assert item.envelope is not None and item.message is not None
         r = item.record
+        return Delivery(item.envelope.id, r.topic, r.partition, r.offset, item.message.TYPE)
+
+    async def _apply_one(self, uow: UnitOfWork, item: Item, fresh: set[str] | None = None) -> str:
+        """Apply one record; returns its outcome, counted once the transaction commits.
+
+        ``fresh``: the batch's inbox already written, these ids new (each taken by the
+        first record carrying it); None: write this record's inbox row now.
+        """
         if item.poison is not None:
             return await self._dead_letter_in(uow, item, item.poison)
         assert item.envelope is not None and item.message is not None
         handler = self.handlers.get(item.message.TYPE)
         if handler is None:
             return "ignored"
-        first = await uow.first_delivery(
-            item.envelope.id,
-            topic=r.topic,
-            partition=r.partition,
-            offset=r.offset,
-            event_type=item.message.TYPE,
-        )
+        if fresh is None:
+            delivery = self._delivery(item)
+            first = await uow.first_delivery(
+                delivery.event_id,
+                topic=delivery.topic,
+                partition=delivery.partition,
+                offset=delivery.offset,
+                event_type=delivery.event_type,
+            )
+        else:
+            first = item.envelope.id in fresh
+            fresh.discard(item.envelope.id)
         if not first:
             return "duplicate"
         with structlog.contextvars.bound_contextvars(
