@@ -39,11 +39,13 @@ def ample_seed(directory: Path, units: int) -> Path:
     return path
 
 
-async def start_pipeline(stack: Stack, seed: Path) -> dict[str, ServiceProcess]:
+async def start_pipeline(
+    stack: Stack, seed: Path, overrides: dict[str, dict[str, str]] | None = None
+) -> dict[str, ServiceProcess]:
     await seed_database(stack.database_url, seed)
-    started = await asyncio.gather(
-        *(stack.start(name, **AT_FULL_SPEED.get(name, {})) for name in SERVICES)
-    )
+    settings = {name: {**AT_FULL_SPEED.get(name, {}), **(overrides or {}).get(name, {})}
+                for name in SERVICES}  # fmt: skip
+    started = await asyncio.gather(*(stack.start(name, **settings[name]) for name in SERVICES))
     return dict(zip(SERVICES, started, strict=True))
 
 

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
+from services.fulfillment.shipping.webhook import sign
 from shared.runtime.storefront import publish_orders
 from shared.schemas import dlq_topic
 from tests.e2e.lifecycle import SERVICES, TERMINAL, ample_seed, orders, start_pipeline, statuses
@@ -65,6 +69,66 @@ async def test_one_order_travels_to_the_door(stack: Stack, tmp_path: Path) -> No
     }
     assert view["estimated_delivery"] is not None
     assert view["payment_status"] == "captured" and view["stock_status"] == "shipped"
+
+
+async def test_delays_and_delivery_exceptions_reach_the_portal(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The carrier, not the simulator, reports here: through the signed webhook."""
+    no_simulated_carrier = {"fulfillment.shipping": {"shipping_simulator_enabled": "false"}}
+    pipeline = await start_pipeline(stack, ample_seed(tmp_path, 100), no_simulated_carrier)
+    [body] = orders(1, "late")
+    async with httpx.AsyncClient(base_url=pipeline["order"].url) as http:
+        order_id = (await http.post("/orders", json=body)).json()["order_id"]
+    portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
+    shipping = httpx.AsyncClient(base_url=pipeline["fulfillment.shipping"].url)
+
+    async def view_when(what: str, check: Any) -> dict[str, Any]:
+        async def matches() -> dict[str, Any] | None:
+            view = (await portal.get(f"/orders/{order_id}")).json()
+            return view if view.get("shipments") and check(view) else None
+
+        return await eventually(matches, timeout_s=120, what=what)
+
+    async def carrier_says(scan_id: str, status: str, **extra: str) -> None:
+        raw = json.dumps(
+            {"tracking_number": shipment["tracking_number"], "carrier_event_id": scan_id,
+             "status": status, "occurred_at": datetime.now(UTC).isoformat(), **extra}
+        ).encode()  # fmt: skip
+        url = f"/carriers/{shipment['carrier']}/webhook"
+        response = await shipping.post(url, content=raw, headers={
+            "X-Conveyor-Signature": sign(DEV_WEBHOOK_SECRET, raw),
+            "Content-Type": "application/json",
+        })  # fmt: skip
+        assert response.status_code == 202, response.text
+
+    try:
+        view = await view_when("the order shipped", lambda v: v["status"] == "shipped")
+        [shipment] = view["shipments"]
+        later = date.fromisoformat(view["estimated_delivery"]) + timedelta(days=3)
+
+        await carrier_says("c-1", "delayed", description="Storm at the hub",
+                           estimated_delivery=later.isoformat())  # fmt: skip
+        view = await view_when("the delay", lambda v: v["status"] == "delivery_exception")
+        assert view["shipments"][0]["status"] == "delayed"
+        assert view["estimated_delivery"] == later.isoformat(), "the customer sees the new date"
+        [step] = [s for s in view["timeline"] if s["event_type"] == "shipment.exception.v1"]
+        assert step["detail"]["status"] == "delayed" and step["reasons"]
+
+        await carrier_says("c-2", "delivery_exception", description="Nobody at home")
+        view = await view_when(
+            "the failed attempt",
+            lambda v: v["shipments"][0]["status"] == "delivery_exception",
+        )
+        exceptions = [s for s in view["timeline"] if s["event_type"] == "shipment.exception.v1"]
+        assert [s["detail"]["status"] for s in exceptions] == ["delayed", "delivery_exception"]
+
+        await carrier_says("c-3", "delivered", location="Front door")
+        view = await view_when("completion", lambda v: v["status"] == "completed")
+        assert view["shipments"][0]["status"] == "delivered"
+    finally:
+        await portal.aclose()
+        await shipping.aclose()
 
 
 async def test_every_order_finishes_while_each_service_is_killed_in_turn(
