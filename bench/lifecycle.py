@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.baseline import broker_round_trip, postgres_commits
-from bench.resources import MemorySampler, profile_busiest
+from bench.resources import MemorySampler, cpu_seconds, cpu_share, profile_busiest
 from services.order.domain import order_id_for
 from shared.runtime.infra.stack import infrastructure
 from shared.runtime.storefront import publish_orders
@@ -59,6 +59,7 @@ class Report:
     confirmed_ms: dict[str, float] = field(default_factory=dict)
     peak_pss_mib: float = 0.0
     peak_pss_by_process_mib: dict[str, float] = field(default_factory=dict)
+    cores_by_process: dict[str, float] = field(default_factory=dict)  # throughput phase
     profile: dict[str, Any] = field(default_factory=dict)
 
 
@@ -171,8 +172,13 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
                 if args.profile
                 else None
             )
+            pids = [s.proc.pid for s in pipeline.values() if s.proc]
+            cpu_before, started = cpu_seconds(pids), time.monotonic()
             sent, end = await run_orders(stack, watcher, bodies, rate=0)
             report.sustained_orders_per_s = len(sent) / (end - min(sent.values()))
+            report.cores_by_process = cpu_share(
+                cpu_before, cpu_seconds(pids), time.monotonic() - started
+            )
             if profiling is not None:
                 report.profile = await profiling
 
@@ -214,6 +220,12 @@ def show(report: Report) -> None:
             f"at {report.achieved_rate:,.0f} orders/s; p99 visible ≤ 100 ms",
         )  # fmt: skip
     table.add_row("peak memory (PSS)", f"{report.peak_pss_mib:,.0f} MiB", "< 2048 MiB")
+    busiest = sorted(report.cores_by_process.items(), key=lambda kv: -kv[1])
+    table.add_row(
+        "cores used (throughput phase)",
+        ", ".join(f"{name} {cores:.2f}" for name, cores in busiest),
+        "of 2 cores",
+    )
     console.print(table)
     if report.profile:
         console.print(f"profile of {report.profile['service']}: {report.profile['file']}")

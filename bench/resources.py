@@ -68,6 +68,36 @@ class MemorySampler:
         return dict(usage)
 
 
+def stack_processes(service_pids: list[int]) -> dict[str, list[psutil.Process]]:
+    """Every process of the stack by label: services, broker, PostgreSQL (all backends)."""
+    found: dict[str, list[psutil.Process]] = defaultdict(list)
+    procs = [p for p in psutil.process_iter() if _is_infra(p)]
+    procs += [psutil.Process(pid) for pid in service_pids if psutil.pid_exists(pid)]
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            found[_label(proc)].append(proc)
+    return found
+
+
+def cpu_seconds(service_pids: list[int]) -> dict[str, float]:
+    """CPU time (user + system) used so far, per label; backends that ended are missed,
+    so take two readings around a phase and subtract."""
+    usage: dict[str, float] = defaultdict(float)
+    for label, procs in stack_processes(service_pids).items():
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                times = proc.cpu_times()
+                usage[label] += times.user + times.system
+    return dict(usage)
+
+
+def cpu_share(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
+    """Cores used per label during a phase (1.0 = one core busy all the time)."""
+    return {
+        label: round((after[label] - before.get(label, 0.0)) / wall_s, 2) for label in sorted(after)
+    }
+
+
 def _label(proc: psutil.Process) -> str:
     cmd = proc.cmdline()
     if "-m" in cmd:
