@@ -283,14 +283,7 @@ class BatchConsumer:
         if handler is None:
             return "ignored"
         if fresh is None:
-            delivery = self._delivery(item)
-            first = await uow.first_delivery(
-                delivery.event_id,
-                topic=delivery.topic,
-                partition=delivery.partition,
-                offset=delivery.offset,
-                event_type=delivery.event_type,
-            )
+            first = await uow.first_delivery(self._delivery(item))
         else:
             first = item.envelope.id in fresh
             fresh.discard(item.envelope.id)
@@ -311,11 +304,7 @@ class BatchConsumer:
         # keyed by position, not ce_id: a redelivered record is not dead-lettered twice,
         # and a record re-driven from the DLQ later is processed afresh
         first = await uow.first_delivery(
-            item.position_key,
-            topic=r.topic,
-            partition=r.partition,
-            offset=r.offset,
-            event_type=None,
+            Delivery(item.position_key, r.topic, r.partition, r.offset, None)
         )
         if not first:
             return "duplicate"

@@ -52,20 +52,9 @@ class UnitOfWork:
     _pending: list[OutboxRecord] = field(default_factory=list)
     _outbox_rows: int = 0
 
-    async def first_delivery(
-        self, event_id: str, *, topic: str, partition: int, offset: int, event_type: str | None
-    ) -> bool:
+    async def first_delivery(self, delivery: Delivery) -> bool:
         """Record the event in the inbox; False if it was already processed."""
-        inserted = await self.conn.fetchval(
-            """INSERT INTO inbox (event_id, topic, partition, "offset", event_type)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING 1""",
-            event_id,
-            topic,
-            partition,
-            offset,
-            event_type,
-        )
-        return inserted is not None
+        return delivery.event_id in await self.first_deliveries([delivery])
 
     async def first_deliveries(self, deliveries: Sequence[Delivery]) -> set[str]:
         """Record many events in the inbox in one statement; the ids not seen before."""
