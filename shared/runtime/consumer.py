@@ -238,6 +238,7 @@ class BatchConsumer:
             raise
         except Exception as exc:
             log.info("consumer.batch_isolating_failure", error=repr(exc), records=len(items))
+            RETRIES.labels(self.service, "handler").inc()  # the failing handler runs again
             return False
         for item, outcome in zip(items, outcomes, strict=True):
             self._count(item.record.topic, outcome)
