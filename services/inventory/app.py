@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from services.inventory import handlers, seed
-from shared.runtime.consumer import Handler
+from shared.runtime.consumer import Handler, RecordHandler
 from shared.runtime.logging import get_logger
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.runtime.uow import UnitOfWork
@@ -28,7 +28,7 @@ def definition(seed_path: Path = seed.DEFAULT_SEED) -> ServiceDefinition:
         catalog_ready.set()
         await stopping.wait()
 
-    def after_seeding(handler: Handler) -> Handler:
+    def after_seeding(handler: RecordHandler) -> RecordHandler:
         # the consumer may start before the seed is in: an order must not fail for that
         async def run(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
             await catalog_ready.wait()

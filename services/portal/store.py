@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.portal.domain import OrderView, StockPosition, TimelineEntry
+from services.portal.domain import Change, OrderView, StockPosition, TimelineEntry
 from services.portal.domain.tracking import timeline_order
 
 ORDER_CHANNEL = "portal_order_changed"
@@ -32,12 +33,15 @@ VIEW_COLUMNS = (
 )
 
 
-async def lock_view(conn: asyncpg.Connection, order_id: str) -> OrderView | None:
-    """Current view, row-locked for the rest of the transaction."""
-    record = await conn.fetchrow(
-        f"SELECT {VIEW_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE", order_id
+async def lock_views(conn: asyncpg.Connection, order_ids: Iterable[str]) -> dict[str, OrderView]:
+    """Current views of those orders that have one, row-locked for the rest of the
+    transaction (in order_id order, so two writers cannot deadlock on them)."""
+    records = await conn.fetch(
+        f"""SELECT {VIEW_COLUMNS} FROM orders WHERE order_id = ANY($1::text[])
+            ORDER BY order_id FOR UPDATE""",
+        sorted(order_ids),
     )
-    return _view(record) if record else None
+    return {r["order_id"]: _view(r) for r in records}
 
 
 async def get_view(conn: Reader, order_id: str) -> OrderView | None:
@@ -92,39 +96,51 @@ async def get_timeline(conn: Reader, order_id: str) -> list[TimelineEntry]:
     )
 
 
-async def save(conn: asyncpg.Connection, view: OrderView, entry: TimelineEntry) -> None:
-    v = asdict(view)
-    for name in JSON_FIELDS:
-        v[name] = json.dumps(v[name])
+async def save(conn: asyncpg.Connection, changes: Sequence[Change]) -> None:
+    """Each order's newest view, every timeline step and one change notification per
+    order, in two pipelined round trips whatever the number of changes."""
+    if not changes:
+        return
+    newest = {view.order_id: view for view, _ in changes}  # later changes win
     columns = VIEW_COLUMNS.split(", ")
     placeholders = ", ".join(
         f"${i}::jsonb" if c in JSON_FIELDS else f"${i}" for i, c in enumerate(columns, start=1)
     )
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
-    n = len(columns)
-    # one round trip for the view, its timeline step and the change notification: the
-    # portal applies every event of the lifecycle, so its statements per event set its pace
-    await conn.execute(
+    await conn.executemany(
         f"""WITH view AS (
                 INSERT INTO orders ({VIEW_COLUMNS}) VALUES ({placeholders})
                 ON CONFLICT (order_id) DO UPDATE SET {updates}
-                RETURNING order_id),
-            step AS (
-                INSERT INTO order_timeline (order_id, event_id, event_type, occurred_at,
-                                            status, version, reasons, detail)
-                VALUES ($1, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5},
-                        ${n + 6}::jsonb, ${n + 7}::jsonb)
-                ON CONFLICT DO NOTHING)
+                RETURNING order_id)
             SELECT pg_notify('{ORDER_CHANNEL}', order_id) FROM view""",
-        *(v[c] for c in columns),
-        entry.event_id,
-        entry.event_type,
-        entry.occurred_at,
-        entry.status,
-        entry.version,
-        json.dumps(entry.reasons),
-        json.dumps(entry.detail),
+        [_view_row(view, columns) for view in newest.values()],
     )
+    await conn.executemany(
+        """INSERT INTO order_timeline (order_id, event_id, event_type, occurred_at,
+                                       status, version, reasons, detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+           ON CONFLICT DO NOTHING""",
+        [
+            (
+                view.order_id,
+                entry.event_id,
+                entry.event_type,
+                entry.occurred_at,
+                entry.status,
+                entry.version,
+                json.dumps(entry.reasons),
+                json.dumps(entry.detail),
+            )
+            for view, entry in changes
+        ],
+    )
+
+
+def _view_row(view: OrderView, columns: list[str]) -> list[Any]:
+    v = asdict(view)
+    for name in JSON_FIELDS:
+        v[name] = json.dumps(v[name])
+    return [v[c] for c in columns]
 
 
 async def lock_position(

@@ -1,8 +1,11 @@
 """The batched consumer every service runs (aiokafka, manual commits).
 
-Per partition batch from ``getmany``: one Postgres transaction applies every record
-(inbox + state + outbox), then the offset is committed. A crash anywhere repeats work,
-and the inbox makes the repeat a no-op.
+Per ``getmany`` (records of every partition it returned, each partition's in order): one
+Postgres transaction applies every record (inbox + state + outbox), then the offsets are
+committed in one request. A crash anywhere repeats work, and the inbox makes the repeat a
+no-op. A handler may be :class:`Batched`: it then gets each run of consecutive records
+it handles at once, so it can read and write the run set-based (a few statements for the
+run, not a few per record).
 
 Failures are sorted three ways:
 - poison (not an envelope, unknown type/version, invalid data) → dead-letter topic at
@@ -51,8 +54,22 @@ from shared.runtime.settings import Settings
 from shared.runtime.uow import Delivery, OutboxRecord, UnitOfWork, unit_of_work
 from shared.schemas import Envelope, Message, PoisonMessage, dlq_topic, from_record, parse
 
-Handler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
+RecordHandler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler applied to a run of consecutive records in one call.
+
+    It must leave the same state, and emit the same events in the same order, as applying
+    the records one by one in the order given; a run may hold one record (when a failing
+    batch is redone record by record)."""
+
+    apply: Callable[[UnitOfWork, Sequence[tuple[Message, Envelope]]], Awaitable[None]]
+
+
+Handler = RecordHandler | Batched
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     *UNREACHABLE,
@@ -165,11 +182,18 @@ class BatchConsumer:
         try:
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
+                if not batch:
+                    continue
                 for tp, records in batch.items():
-                    await self.process(tp, records)
-                    failpoint("consumer.after_db_commit")
-                    await self._commit(consumer, tp, records[-1].offset + 1)
-                    self._record_lag(consumer, tp, records[-1].offset + 1)
+                    BATCH_SIZE.labels(self.service, tp.topic).observe(len(records))
+                # one transaction for every partition's records: under load, the
+                # per-transaction and per-commit round trips are shared by many records
+                await self.process([r for records in batch.values() for r in records])
+                failpoint("consumer.after_db_commit")
+                positions = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+                await self._commit(consumer, positions)
+                for tp, offset in positions.items():
+                    self._record_lag(consumer, tp, offset)
         finally:
             # bounded: stop() can hang when the group coordinator went away with the
             # broker; offsets are committed per batch, so giving up here loses nothing
@@ -179,13 +203,17 @@ class BatchConsumer:
                 log.warning("consumer.stop_timed_out", timeout_s=STOP_TIMEOUT_S)
             log.info("consumer.stopped")
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, positions: Mapping[TopicPartition, int]
+    ) -> None:
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit(dict(positions))
         except (CommitFailedError, IllegalStateError) as exc:
             # Rebalanced away: the new owner re-reads these records; the inbox skips them.
             log.warning(
-                "consumer.commit_failed", topic=tp.topic, partition=tp.partition, error=str(exc)
+                "consumer.commit_failed",
+                partitions=[f"{tp.topic}:{tp.partition}" for tp in positions],
+                error=str(exc),
             )
 
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, next_offset: int) -> None:
@@ -195,30 +223,36 @@ class BatchConsumer:
                 highwater - next_offset
             )
 
-    # -- one partition batch ----------------------------------------------------------
+    # -- one batch --------------------------------------------------------------------
 
-    async def process(
-        self, tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]
-    ) -> None:
-        BATCH_SIZE.labels(self.service, tp.topic).observe(len(records))
+    async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply records (each partition's in offset order) in as few transactions as
+        the failures allow."""
         pending = [decode(r) for r in records]
         while pending:
             started = time.perf_counter()
-            applied, failure = await self._until_infrastructure_works(self._apply, pending)
-            HANDLER_SECONDS.labels(self.service, tp.topic).observe(time.perf_counter() - started)
+            applied, failure, attempts = await self._until_infrastructure_works(
+                self._apply, pending
+            )
+            HANDLER_SECONDS.labels(self.service).observe(time.perf_counter() - started)
             pending = pending[applied:]
             if failure is not None:
-                await self._retry_then_dead_letter(pending[0], failure)
+                await self._retry_then_dead_letter(pending[0], failure, attempts)
                 pending = pending[1:]
 
-    async def _apply(self, items: Sequence[Item]) -> tuple[int, Exception | None]:
+    async def _apply(self, items: Sequence[Item]) -> tuple[int, Exception | None, int]:
         """Apply items in one transaction; stop at the first failure.
 
-        Returns how many were applied (they commit) and the failure, if any.
+        Returns how many were applied (they commit), the failure if any, and how many
+        attempts the failing record has had.
         """
-        if len(items) > 1 and await self._apply_all_or_nothing(items):
-            return len(items), None
-        return await self._apply_isolated(items)
+        if len(items) > 1:
+            if await self._apply_all_or_nothing(items):
+                return len(items), None, 1
+            applied, failure = await self._apply_isolated(items)
+            return applied, failure, 2  # it failed in the batch, then on its own
+        applied, failure = await self._apply_isolated(items)
+        return applied, failure, 1
 
     async def _apply_all_or_nothing(self, items: Sequence[Item]) -> bool:
         """The common case — every record applies — without a savepoint per record (two
@@ -232,8 +266,23 @@ class BatchConsumer:
                 fresh = await uow.first_deliveries(
                     [self._delivery(item) for item in items if self._handled(item)]
                 )
+                run: list[Item] = []  # consecutive fresh records of one Batched handler
+                runner: Batched | None = None
                 for item in items:
-                    outcomes.append(await self._apply_one(uow, item, fresh))
+                    batched = self._batched(item)
+                    if batched is not runner and run:
+                        await self._apply_run(uow, runner, run)
+                        run = []
+                    runner = batched
+                    if batched is None:
+                        outcomes.append(await self._apply_one(uow, item, fresh))
+                    elif self._first(item, fresh):
+                        run.append(item)
+                        outcomes.append("handled")
+                    else:
+                        outcomes.append("duplicate")
+                if run:
+                    await self._apply_run(uow, runner, run)
         except TRANSIENT:
             raise
         except Exception as exc:
@@ -243,6 +292,26 @@ class BatchConsumer:
         for item, outcome in zip(items, outcomes, strict=True):
             self._count(item.record.topic, outcome)
         return True
+
+    def _batched(self, item: Item) -> Batched | None:
+        if item.message is None:
+            return None
+        handler = self.handlers.get(item.message.TYPE)
+        return handler if isinstance(handler, Batched) else None
+
+    @staticmethod
+    def _first(item: Item, fresh: set[str]) -> bool:
+        """Whether this record is the first to carry its id (the batch's inbox is written)."""
+        assert item.envelope is not None
+        first = item.envelope.id in fresh
+        fresh.discard(item.envelope.id)
+        return first
+
+    async def _apply_run(self, uow: UnitOfWork, runner: Batched | None, run: list[Item]) -> None:
+        assert runner is not None
+        pairs = [(item.message, item.envelope) for item in run]
+        with structlog.contextvars.bound_contextvars(batched_records=len(run)):
+            await runner.apply(uow, pairs)  # type: ignore[arg-type]
 
     async def _apply_isolated(self, items: Sequence[Item]) -> tuple[int, Exception | None]:
         """Each item in a savepoint, so a failing one rolls back alone."""
@@ -286,8 +355,7 @@ class BatchConsumer:
         if fresh is None:
             first = await uow.first_delivery(self._delivery(item))
         else:
-            first = item.envelope.id in fresh
-            fresh.discard(item.envelope.id)
+            first = self._first(item, fresh)
         if not first:
             return "duplicate"
         with structlog.contextvars.bound_contextvars(
@@ -297,7 +365,10 @@ class BatchConsumer:
             order_id=getattr(item.message, "order_id", None),
             subject=item.envelope.subject,
         ):
-            await handler(uow, item.message, item.envelope)
+            if isinstance(handler, Batched):
+                await handler.apply(uow, [(item.message, item.envelope)])
+            else:
+                await handler(uow, item.message, item.envelope)
         return "handled"
 
     async def _dead_letter_in(self, uow: UnitOfWork, item: Item, problem: PoisonMessage) -> str:
@@ -321,11 +392,14 @@ class BatchConsumer:
         )
         return "dead_lettered"
 
-    async def _retry_then_dead_letter(self, item: Item, failure: Exception) -> None:
+    async def _retry_then_dead_letter(self, item: Item, failure: Exception, attempts: int) -> None:
+        """``attempts``: how many the record has had; ``max_attempts`` bounds the total."""
         log.warning("consumer.handler_failed", error=repr(failure), offset=item.record.offset)
         try:
+            if attempts >= self.settings.max_attempts:
+                raise failure
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(max(self.settings.max_attempts - 1, 1)),
+                stop=stop_after_attempt(self.settings.max_attempts - attempts),
                 wait=wait_exponential(
                     multiplier=self.settings.retry_initial_s, max=self.settings.retry_max_s
                 ),
@@ -333,7 +407,9 @@ class BatchConsumer:
             ):
                 with attempt:
                     RETRIES.labels(self.service, "handler").inc()
-                    _, failure_again = await self._until_infrastructure_works(self._apply, [item])
+                    _, failure_again, _ = await self._until_infrastructure_works(
+                        self._apply, [item]
+                    )
                     if failure_again is not None:
                         raise failure_again
         except Exception as exc:

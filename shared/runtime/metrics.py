@@ -11,13 +11,13 @@ EVENTS_CONSUMED = Counter(
 )
 HANDLER_SECONDS = Histogram(
     "conveyor_handler_seconds",
-    "Time to apply one batch in one transaction",
-    ["service", "topic"],
+    "Time to apply one batch (the records of one poll, every partition) in one transaction",
+    ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 BATCH_SIZE = Histogram(
     "conveyor_batch_size",
-    "Records per partition batch",
+    "Records per partition in one poll",
     ["service", "topic"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
 )
