@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from services.order import domain, store
+from shared.runtime.consumer import Batched, Handler
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
+from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import (
     Packed,
     PickTaskCreated,
@@ -104,24 +107,42 @@ async def on_submit_order(uow: UnitOfWork, message: Message, envelope: Envelope)
     await submit_order(uow, message, envelope)
 
 
-async def on_verdict(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-    """A payment, stock or risk verdict moves the saga on."""
-    assert isinstance(message, VERDICTS)
-    order = await _load(uow, message.order_id)
-    await _apply(uow, domain.record(order, message, datetime.now(UTC)), envelope)
-
-
-async def on_stage_report(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-    """Picking, packing, shipping or a capture moves a confirmed order towards the door."""
-    assert isinstance(message, STAGE_REPORTS)
-    order = await _load(uow, message.order_id)
-    if order.status in (domain.OrderStatus.CANCELLED, domain.OrderStatus.REJECTED):
-        log.warning("order.stage_report_for_closed_order", type=envelope.type, status=order.status)
-        return
-    advanced = domain.record_progress(order, message, datetime.now(UTC))
-    await store.save_order(uow.conn, advanced.order, [])
-    for event in advanced.events:
-        await uow.emit(event, cause=envelope)
+async def on_saga_steps(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
+    """Verdicts (payment, stock, risk) and stage reports (picking, packing, shipping, the
+    capture) move orders on. Set-based: a run of them locks its orders in one query and
+    saves them in one, with each order's events emitted in the order the run gives."""
+    ids = {message.order_id for message, _ in events}  # type: ignore[attr-defined]
+    orders = await store.lock_orders(uow.conn, ids)
+    changed: dict[str, tuple[domain.Order, list[Reason]]] = {}
+    now = datetime.now(UTC)
+    for message, envelope in events:
+        assert isinstance(message, (*VERDICTS, *STAGE_REPORTS))
+        order = orders.get(message.order_id)
+        if order is None:
+            # every one follows an order.placed we wrote: an unknown order is a bug upstream
+            raise LookupError(f"no order {message.order_id}")
+        if isinstance(message, VERDICTS):
+            outcome = domain.record(order, message, now)
+            order, emitted = outcome.order, [outcome.event] if outcome.event else []
+        elif order.status in (domain.OrderStatus.CANCELLED, domain.OrderStatus.REJECTED):
+            log.warning(
+                "order.stage_report_for_closed_order",
+                order_id=order.order_id,
+                type=envelope.type,
+                status=order.status,
+            )
+            continue
+        else:
+            advanced = domain.record_progress(order, message, now)
+            order, emitted = advanced.order, advanced.events
+        orders[order.order_id] = order  # the next event of the run sees it
+        reasons = [r for event in emitted for r in getattr(event, "reasons", [])]
+        if not reasons and order.order_id in changed:
+            reasons = changed[order.order_id][1]  # none new: the order keeps the last ones
+        changed[order.order_id] = (order, reasons)
+        for event in emitted:
+            await uow.emit(event, cause=envelope)
+    await store.save_orders(uow.conn, list(changed.values()))
 
 
 async def on_request(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
@@ -177,10 +198,10 @@ STAGE_REPORTS = (
     BackorderAllocated,
 )
 
-HANDLERS = {
+SAGA_STEPS = Batched(on_saga_steps)
+HANDLERS: dict[str, Handler] = {
     SubmitOrder.TYPE: on_submit_order,
     CancelOrder.TYPE: on_request,
     DecideReview.TYPE: on_request,
-    **{verdict.TYPE: on_verdict for verdict in VERDICTS},
-    **{report.TYPE: on_stage_report for report in STAGE_REPORTS},
+    **{type_.TYPE: SAGA_STEPS for type_ in (*VERDICTS, *STAGE_REPORTS)},
 }

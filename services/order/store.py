@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -88,16 +89,30 @@ async def save_idempotency_key(
     return inserted is not None
 
 
+ORDER_STATE = """order_id, status, version, customer_id, payment, stock, risk, authorization_id,
+                 reservation_id, backordered_skus, expected_ship_date, progress"""
+
+
 async def lock_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
     """The order's saga state, row-locked for the rest of the transaction."""
     r = await conn.fetchrow(
-        """SELECT order_id, status, version, customer_id, payment, stock, risk, authorization_id,
-                  reservation_id, backordered_skus, expected_ship_date, progress
-           FROM orders WHERE order_id = $1 FOR UPDATE""",
-        order_id,
+        f"SELECT {ORDER_STATE} FROM orders WHERE order_id = $1 FOR UPDATE", order_id
     )
-    if r is None:
-        return None
+    return _order(r) if r else None
+
+
+async def lock_orders(conn: asyncpg.Connection, order_ids: Iterable[str]) -> dict[str, Order]:
+    """Those of the orders that exist, row-locked in order_id order (so that two
+    transactions locking several cannot deadlock on them)."""
+    records = await conn.fetch(
+        f"""SELECT {ORDER_STATE} FROM orders WHERE order_id = ANY($1::text[])
+            ORDER BY order_id FOR UPDATE""",
+        sorted(order_ids),
+    )
+    return {r["order_id"]: _order(r) for r in records}
+
+
+def _order(r: asyncpg.Record) -> Order:
     return Order(
         order_id=r["order_id"],
         status=OrderStatus(r["status"]),
@@ -114,14 +129,29 @@ async def lock_order(conn: asyncpg.Connection, order_id: str) -> Order | None:
     )
 
 
-async def save_order(conn: asyncpg.Connection, order: Order, reasons: list[Reason]) -> None:
-    await conn.execute(
-        """UPDATE orders SET status = $2, version = $3, payment = $4, stock = $5, risk = $6,
+SAVE_ORDER = """UPDATE orders SET status = $2, version = $3, payment = $4, stock = $5, risk = $6,
                   authorization_id = $7, reservation_id = $8, backordered_skus = $9,
                   expected_ship_date = $10, progress = $12::jsonb,
                   reasons = CASE WHEN $11::jsonb = '[]'::jsonb THEN reasons ELSE $11::jsonb END,
                   updated_at = now()
-           WHERE order_id = $1""",
+           WHERE order_id = $1"""
+
+
+async def save_order(conn: asyncpg.Connection, order: Order, reasons: list[Reason]) -> None:
+    """``reasons`` replace the order's when there are any (empty: keep them)."""
+    await conn.execute(SAVE_ORDER, *_save_args(order, reasons))
+
+
+async def save_orders(
+    conn: asyncpg.Connection, orders: Sequence[tuple[Order, list[Reason]]]
+) -> None:
+    """Many orders in one pipelined round trip."""
+    if orders:
+        await conn.executemany(SAVE_ORDER, [_save_args(o, reasons) for o, reasons in orders])
+
+
+def _save_args(order: Order, reasons: list[Reason]) -> tuple[object, ...]:
+    return (
         order.order_id,
         order.status,
         order.version,

@@ -28,12 +28,18 @@ async def project_order_activity(
     await store.save(uow.conn, changes)
 
 
-async def project_stock_level(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-    assert isinstance(message, StockLevelChanged)
-    current = await store.lock_position(uow.conn, message.sku, message.warehouse_id)
-    position = domain.apply_level(current, message)
-    if position is not None:
-        await store.save_position(uow.conn, position)
+async def project_stock_levels(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
+    """Set-based, like the tracking projection: one locking read, one write per run."""
+    keys = {(m.sku, m.warehouse_id) for m, _ in events}  # type: ignore[attr-defined]
+    positions = await store.lock_positions(uow.conn, keys)
+    changed: dict[tuple[str, str], domain.StockPosition] = {}
+    for message, _ in events:
+        assert isinstance(message, StockLevelChanged)
+        key = (message.sku, message.warehouse_id)
+        position = domain.apply_level(positions.get(key), message)
+        if position is not None:
+            positions[key] = changed[key] = position
+    await store.save_positions(uow.conn, list(changed.values()))
 
 
 def _tracked_types() -> list[str]:
@@ -53,5 +59,5 @@ def _tracked_types() -> list[str]:
 ORDER_ACTIVITY = Batched(project_order_activity)
 HANDLERS: dict[str, Handler] = {
     **{type_: ORDER_ACTIVITY for type_ in _tracked_types()},
-    StockLevelChanged.TYPE: project_stock_level,
+    StockLevelChanged.TYPE: Batched(project_stock_levels),
 }

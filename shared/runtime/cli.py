@@ -95,7 +95,8 @@ def up(
                     ]
                 ),
             )
-            env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{postgres_port}/{DATABASE}"
+            embedded = EmbeddedPostgres(state_dir / "postgres" / "data", port=postgres_port)
+            env["DATABASE_URL"] = embedded.url(DATABASE)
         ports = {name: http_port + i for i, name in enumerate(SERVICES)}
         for name, port in ports.items():
             ensure_port_free("127.0.0.1", port, f"the {name} service")
@@ -158,7 +159,10 @@ def infra_postgres(port: int = 15432, state_dir: StateDir = Path(".conveyor")) -
         create_database(postgres.url(), DATABASE)
     except InfraError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"postgres ready: {postgres.url(DATABASE)} (log: {postgres.log_path})")
+    console.print(
+        f"postgres ready: {postgres.url(DATABASE)}, or over TCP {postgres.tcp_url(DATABASE)} "
+        f"(log: {postgres.log_path})"
+    )
     assert postgres.proc is not None
     code = _wait_foreground(postgres.stop, postgres.proc.wait)
     raise typer.Exit(code)

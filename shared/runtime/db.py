@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -52,15 +52,36 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         server_settings={"search_path": schema, "application_name": f"conveyor-{schema}"},
+        reset=keep_session,
     )
     assert pool is not None
     return pool
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's server-side reset (``RESET ALL``, ``UNLISTEN
+    *``, advisory unlocks): one round trip saved per unit of work. The pool still rolls
+    back an open transaction and drops the client's listeners. Code that takes session
+    state undoes it before release: listeners ``remove_listener`` (it sends
+    ``UNLISTEN``), and the relay, the one holder of a session advisory lock, calls
+    :func:`reset_session`."""
+
+
+async def reset_session(conn: asyncpg.Connection) -> None:
+    """Before releasing a connection that took session state: asyncpg's full reset, or
+    a broken connection is closed rather than returned."""
+    try:
+        await conn.reset(timeout=5)
+    except (Exception, asyncio.CancelledError):
+        conn.terminate()
+        raise
+
+
 def _yoyo_url(url: str, schema: str) -> str:
     parts = urlsplit(url)
     scheme = "postgresql+psycopg"
-    query = urlencode({"schema": schema})
+    # keep the URL's own parameters (a Unix socket's host, its port)
+    query = urlencode({**dict(parse_qsl(parts.query)), "schema": schema})
     return urlunsplit((scheme, parts.netloc, parts.path, query, ""))
 
 

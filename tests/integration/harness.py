@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -153,9 +154,10 @@ class Stack:
 
     def sibling_database(self, suffix: str) -> str:
         """A second, empty database on the same server (e.g. to rebuild a projection)."""
-        server, name = self.database_url.rsplit("/", 1)
-        create_database(f"{server}/postgres", f"{name}_{suffix}")
-        return f"{server}/{name}_{suffix}"
+        parts = urlsplit(self.database_url)
+        sibling = f"{parts.path.removeprefix('/')}_{suffix}"
+        create_database(urlunsplit(parts._replace(path="/postgres")), sibling)
+        return urlunsplit(parts._replace(path=f"/{sibling}"))
 
     async def db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.database_url)

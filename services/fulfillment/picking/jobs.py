@@ -98,7 +98,7 @@ def release_due_trips(settings: PickingSettings, wakeups: Wakeups) -> Job:
     async def job(ctx: ServiceContext, stopping: asyncio.Event) -> None:
         async def step() -> float:
             now = datetime.now(UTC)
-            async with unit_of_work(ctx.pool, ctx.name, ctx.schema) as uow:
+            async with unit_of_work(ctx.pool, ctx.name, ctx.schema, buffered=True) as uow:
                 locked = await store.lock_due(uow.conn, now, RELEASE_BATCH)
                 for trip in domain.due(locked, now):
                     await planner.release_trip(uow, trip, now, cause=None)
@@ -121,7 +121,7 @@ def simulated_picker(settings: PickingSettings, wakeups: Wakeups) -> Job:
     async def job(ctx: ServiceContext, stopping: asyncio.Event) -> None:
         async def step() -> float:
             now = datetime.now(UTC)
-            async with unit_of_work(ctx.pool, ctx.name, ctx.schema) as uow:
+            async with unit_of_work(ctx.pool, ctx.name, ctx.schema, buffered=True) as uow:
                 claimed = await store.claim_for_picker(
                     uow.conn, now - pick_time, settings.simulator_batch_size
                 )

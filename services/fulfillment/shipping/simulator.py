@@ -115,7 +115,7 @@ class TrackingSimulator:
     async def advance_due(self, ctx: ServiceContext) -> int:
         """Report the next scan of every due parcel (up to a batch): one transaction."""
         s = self.settings
-        async with unit_of_work(ctx.pool, ctx.name, ctx.schema) as uow:
+        async with unit_of_work(ctx.pool, ctx.name, ctx.schema, buffered=True) as uow:
             due = await store.lock_due(uow.conn, s.batch_size)
             now = datetime.now(UTC)
             steps: list[tuple[str, int, bool]] = []
