@@ -12,8 +12,9 @@ from typing import Literal
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.payment import handlers
-from services.payment.gateway import RetryPolicy, SandboxGateway
+from services.payment.gateway import SandboxGateway
 from services.payment.store import PostgresSandboxLedger
+from shared.runtime.external import RetryPolicy
 from shared.runtime.service import ServiceContext, ServiceDefinition
 
 

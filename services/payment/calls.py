@@ -11,7 +11,6 @@ from memory without a second effect. Retries are bounded, so the transaction sta
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,7 +18,6 @@ from typing import Any
 
 import asyncpg
 from prometheus_client import Counter, Histogram
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.payment import domain, store
 from services.payment.gateway import (
@@ -27,8 +25,8 @@ from services.payment.gateway import (
     GatewayResult,
     Operation,
     PaymentGateway,
-    RetryPolicy,
 )
+from shared.runtime.external import Meters, NoAnswer, RetryPolicy, call_recorded
 from shared.runtime.logging import get_logger
 from shared.schemas import Envelope
 from shared.schemas.common import Money
@@ -46,6 +44,7 @@ GATEWAY_SECONDS = Histogram(
     ["operation"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+METERS = Meters(GATEWAY_CALLS, GATEWAY_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -136,53 +135,35 @@ class GatewayCalls:
         call: Callable[[], Awaitable[GatewayResult]],
     ) -> CallOutcome:
         """Call with bounded retries and backoff on ``GatewayError``; record every attempt."""
-        attempts = 0
-        error = ""
-        record = partial(
-            store.record_gateway_call,
-            conn,
-            order_id=order_id,
-            operation=operation,
-            idempotency_key=key,
-            event_id=cause.id,
-            request=request,
-        )
+
+        async def record(
+            *, attempt: int, answer: GatewayResult | None, error: str | None, duration_ms: float
+        ) -> None:
+            await store.record_gateway_call(
+                conn,
+                order_id=order_id,
+                operation=operation,
+                idempotency_key=key,
+                event_id=cause.id,
+                request=request,
+                attempt=attempt,
+                result=answer,
+                error=error,
+                duration_ms=duration_ms,
+            )
+
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(GatewayError),
-                stop=stop_after_attempt(self.retry.attempts),
-                wait=wait_exponential(multiplier=self.retry.initial_s, max=self.retry.max_s),
-                reraise=True,
-            ):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    started = time.perf_counter()
-                    try:
-                        result = await call()
-                    except GatewayError as exc:
-                        error = f"{type(exc).__name__}: {exc}"
-                        ms = _observe(operation, "error", started)
-                        await record(attempt=attempts, result=None, error=error, duration_ms=ms)
-                        log.warning(
-                            "payment.gateway_error",
-                            operation=operation,
-                            attempt=attempts,
-                            error=error,
-                        )
-                        raise
-                    outcome = "approved" if result.approved else "refused"
-                    ms = _observe(operation, outcome, started)
-                    await record(attempt=attempts, result=result, error=None, duration_ms=ms)
-                    return CallOutcome(result, attempts)
-        except GatewayError:
-            log.warning("payment.gateway_gave_up", operation=operation, attempts=attempts)
-            return CallOutcome(None, attempts, error)
-        raise AssertionError("unreachable")
-
-
-def _observe(operation: str, outcome: str, started: float) -> float:
-    """Count the attempt; its duration in milliseconds."""
-    elapsed = time.perf_counter() - started
-    GATEWAY_CALLS.labels(operation, outcome).inc()
-    GATEWAY_SECONDS.labels(operation).observe(elapsed)
-    return elapsed * 1000
+            answered = await call_recorded(
+                call,
+                operation=operation,
+                no_answer=GatewayError,
+                policy=self.retry,
+                record=record,
+                meters=METERS,
+                outcome=lambda result: "approved" if result.approved else "refused",
+                log_event="payment.gateway_error",
+            )
+        except NoAnswer as gave_up:
+            log.warning("payment.gateway_gave_up", operation=operation, attempts=gave_up.attempts)
+            return CallOutcome(None, gave_up.attempts, gave_up.error)
+        return CallOutcome(answered.answer, answered.attempts)

@@ -115,15 +115,6 @@ class PaymentGateway(Protocol):
     ) -> GatewayResult: ...
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff for calls that got no answer."""
-
-    attempts: int = 4
-    initial_s: float = 0.1
-    max_s: float = 2.0
-
-
 # --- the sandbox ----------------------------------------------------------------------
 
 APPROVED_TOKEN = "tok_approved"

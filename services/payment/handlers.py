@@ -11,8 +11,9 @@ from typing import Any
 from services.payment import domain, store
 from services.payment.calls import GatewayCalls
 from services.payment.domain import Payment, PaymentStatus
-from services.payment.gateway import PaymentGateway, RetryPolicy
+from services.payment.gateway import PaymentGateway
 from shared.runtime.consumer import Handler
+from shared.runtime.external import RetryPolicy
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message

@@ -12,12 +12,12 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.fulfillment.shipping import api, handlers, network
-from services.fulfillment.shipping.calls import RetryPolicy
 from services.fulfillment.shipping.dispatch import Dispatcher
 from services.fulfillment.shipping.domain.shopping import SERVICE_LEVEL_DAYS
 from services.fulfillment.shipping.simulated_carrier import SimulatedCarrier
 from services.fulfillment.shipping.simulator import SimulatorSettings, TrackingSimulator
 from services.fulfillment.shipping.store.carrier import PostgresLabelLedger
+from shared.runtime.external import RetryPolicy
 from shared.runtime.service import ServiceContext, ServiceDefinition
 
 NAME = "shipping"

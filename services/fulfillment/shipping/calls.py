@@ -13,20 +13,18 @@ in the logs).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
 from prometheus_client import Counter, Histogram
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.fulfillment.shipping.carrier import CarrierAdapter, CarrierError, Label, LabelRequest
 from services.fulfillment.shipping.domain.shopping import Quote
 from services.fulfillment.shipping.store import carrier as store
 from services.fulfillment.shipping.store.shipments import ShipmentRow
+from shared.runtime.external import Meters, NoAnswer, RetryPolicy, call_recorded
 from shared.runtime.logging import get_logger
 from shared.schemas import Envelope
 
@@ -44,17 +42,11 @@ CARRIER_SECONDS = Histogram(
     ["operation"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+METERS = Meters(CARRIER_CALLS, CARRIER_SECONDS)
 
 
 class CarrierUnavailable(Exception):
     """The carrier did not answer after every attempt."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3
-    initial_s: float = 0.1
-    max_s: float = 1.0
 
 
 class CarrierCalls:
@@ -77,7 +69,7 @@ class CarrierCalls:
             key=None,
             request=request.to_json(),
             call=partial(self.carrier.rates, request),
-            answer=lambda found: [_quote_json(q) for q in found],
+            to_json=lambda found: [_quote_json(q) for q in found],
         )
 
     async def buy_label(
@@ -97,7 +89,7 @@ class CarrierCalls:
             key=key,
             request={"quote": _quote_json(quote), **request.to_json()},
             call=partial(self.carrier.buy_label, request, quote, idempotency_key=key),
-            answer=Label.to_json,
+            to_json=Label.to_json,
         )
 
     async def _call(
@@ -110,43 +102,40 @@ class CarrierCalls:
         key: str | None,
         request: dict[str, Any],
         call: Callable[[], Awaitable[T]],
-        answer: Callable[[T], Any],
+        to_json: Callable[[T], Any],
     ) -> T:
-        record = partial(
-            store.record_call,
-            conn,
-            order_id=shipment.order_id,
-            shipment_id=shipment.shipment_id,
-            operation=operation,
-            idempotency_key=key,
-            event_id=cause.id,
-            request=request,
-        )
+        async def record(
+            *, attempt: int, answer: T | None, error: str | None, duration_ms: float
+        ) -> None:
+            await store.record_call(
+                conn,
+                order_id=shipment.order_id,
+                shipment_id=shipment.shipment_id,
+                operation=operation,
+                idempotency_key=key,
+                event_id=cause.id,
+                request=request,
+                attempt=attempt,
+                response=None if answer is None else to_json(answer),
+                error=error,
+                duration_ms=duration_ms,
+            )
+
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(CarrierError),
-                stop=stop_after_attempt(max(self.retry.attempts, 1)),
-                wait=wait_exponential(multiplier=self.retry.initial_s, max=self.retry.max_s),
-                reraise=True,
-            ):
-                with attempt:
-                    number = attempt.retry_state.attempt_number
-                    started = time.perf_counter()
-                    try:
-                        result = await call()
-                    except CarrierError as exc:
-                        error = f"{type(exc).__name__}: {exc}"
-                        ms = _observe(operation, "error", started)
-                        await record(attempt=number, response=None, error=error, duration_ms=ms)
-                        log.warning("shipping.carrier_error", operation=operation, error=error)
-                        raise
-                    ms = _observe(operation, "answered", started)
-                    response = answer(result)
-                    await record(attempt=number, response=response, error=None, duration_ms=ms)
-                    return result
-        except CarrierError as exc:
-            raise CarrierUnavailable(f"{operation}: no answer from the carrier: {exc}") from exc
-        raise AssertionError("unreachable")
+            answered = await call_recorded(
+                call,
+                operation=operation,
+                no_answer=CarrierError,
+                policy=self.retry,
+                record=record,
+                meters=METERS,
+                log_event="shipping.carrier_error",
+            )
+        except NoAnswer as exc:
+            raise CarrierUnavailable(
+                f"{operation}: no answer from the carrier: {exc.error}"
+            ) from exc
+        return answered.answer
 
 
 def _quote_json(quote: Quote) -> dict[str, Any]:
@@ -157,11 +146,3 @@ def _quote_json(quote: Quote) -> dict[str, Any]:
         "transit_days": quote.transit_days,
         "estimated_delivery": quote.estimated_delivery.isoformat(),
     }
-
-
-def _observe(operation: str, outcome: str, started: float) -> float:
-    """Count the attempt; its duration in milliseconds."""
-    elapsed = time.perf_counter() - started
-    CARRIER_CALLS.labels(operation, outcome).inc()
-    CARRIER_SECONDS.labels(operation).observe(elapsed)
-    return elapsed * 1000

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.fulfillment.shipping.calls import CarrierCalls, RetryPolicy
+from services.fulfillment.shipping.calls import CarrierCalls
 from services.fulfillment.shipping.carrier import CarrierAdapter, Label, LabelRequest, Place
 from services.fulfillment.shipping.domain.rating import Parcel
 from services.fulfillment.shipping.domain.shipment import label_key_for
@@ -21,6 +21,7 @@ from services.fulfillment.shipping.domain.shopping import SERVICE_LEVEL_DAYS, pr
 from services.fulfillment.shipping.network import Warehouse
 from services.fulfillment.shipping.store import shipments as store
 from services.fulfillment.shipping.store.shipments import OrderRow, ShipmentRow
+from shared.runtime.external import RetryPolicy
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope
