@@ -3,6 +3,8 @@ storefront, a 3PL or an operator tool does (used by ``conveyor send`` and the CL
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -12,23 +14,45 @@ from shared.schemas.registry import InvalidEventData
 from shared.schemas.topics import EXTERNAL
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message as the outside world sends it: on its registered topic, keyed by its
+    subject, its data as the value and its envelope as CloudEvents headers."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    event_id: str
+
+    @classmethod
+    def of(cls, message: Message, *, source: str) -> Outgoing:
+        envelope = Envelope(
+            type=message.TYPE, source=source, data=message.to_json(), subject=message.subject
+        )
+        return cls(
+            topic=topic_for_message(message.TYPE, EXTERNAL),
+            key=message.subject.encode(),
+            value=envelope.data,
+            headers=to_headers(envelope),
+            event_id=envelope.id,
+        )
+
+    async def send(self, producer: AIOKafkaProducer) -> asyncio.Future[Any]:
+        """Enqueue on ``producer``; the future resolves when the broker acknowledged it."""
+        return await producer.send(self.topic, value=self.value, key=self.key, headers=self.headers)
+
+
 async def publish(bootstrap: str, message: Message, *, source: str) -> str:
     """Publish on the message's registered topic, keyed by its subject; returns the ce_id."""
-    envelope = Envelope(
-        type=message.TYPE, source=source, data=message.to_json(), subject=message.subject
-    )
+    outgoing = Outgoing.of(message, source=source)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(
-            topic_for_message(message.TYPE, EXTERNAL),
-            value=envelope.data,
-            key=message.subject.encode(),
-            headers=to_headers(envelope),
-        )
+        await (await outgoing.send(producer))
     finally:
         await producer.stop()
-    return envelope.id
+    return outgoing.event_id
 
 
 async def publish_submission(bootstrap: str, body: dict[str, Any]) -> str:

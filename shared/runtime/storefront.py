@@ -9,12 +9,13 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from shared.schemas import Envelope, model_for, to_headers, topic_for_message
-from shared.schemas.topics import EXTERNAL
+from shared.runtime.client import Outgoing
+from shared.schemas import model_for
 
 SUBMIT = "order.submit.v1"
 
@@ -93,7 +94,6 @@ async def publish_orders(
     (``time.monotonic()``) once the broker acknowledged it.
     """
     model = model_for(SUBMIT)
-    topic = topic_for_message(SUBMIT, EXTERNAL)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     await producer.start()
     try:
@@ -103,17 +103,20 @@ async def publish_orders(
             if rate > 0 and (delay := start + i / rate - time.monotonic()) > 0:
                 await asyncio.sleep(delay)
             message = model.model_validate(body)
-            envelope = Envelope(
-                type=SUBMIT, source=f"storefront/{body['storefront_id']}",
-                data=message.to_json(), subject=message.subject,
-            )  # fmt: skip
+            outgoing = Outgoing.of(message, source=f"storefront/{body['storefront_id']}")
             sent_at = time.monotonic()
-            ack = await producer.send(
-                topic, value=envelope.data, key=message.subject.encode(),
-                headers=to_headers(envelope),
-            )  # fmt: skip
-            ack.add_done_callback(lambda _, b=body, t=sent_at: on_sent(b, t))
+            ack = await outgoing.send(producer)
+            ack.add_done_callback(partial(_acked, on_sent, body, sent_at))
             pending.append(ack)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
+
+
+def _acked(
+    on_sent: Callable[[dict[str, Any], float], None],
+    body: dict[str, Any],
+    sent_at: float,
+    _ack: asyncio.Future[Any],
+) -> None:
+    on_sent(body, sent_at)
