@@ -9,7 +9,7 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from honcho.manager import Manager
@@ -28,6 +28,8 @@ from shared.runtime.infra.embedded import (
 app = typer.Typer(help="Conveyor: run, inspect and operate the order-management stack.")
 infra = typer.Typer(help="Run one piece of the embedded infrastructure in the foreground.")
 app.add_typer(infra, name="infra")
+dlq = typer.Typer(help="Inspect a service's dead letters and send them back once fixed.")
+app.add_typer(dlq, name="dlq")
 console = Console(stderr=True)
 
 # HTTP ports follow this order from --http-port: order 8001, portal 8002, then the rest
@@ -226,6 +228,97 @@ def simulate(
         f"published {count} orders ({storefront}, references {run}-0000000…); "
         f"follow one: GET /orders/{{id}} on the portal, or /customers/{{id}}/orders"
     )
+
+
+def _dlq_service(service: str) -> str:
+    from shared.schemas.topics import CONSUMING_SERVICES
+
+    if service not in CONSUMING_SERVICES:
+        raise _fail(f"no dead-letter topic for {service!r}; one of {sorted(CONSUMING_SERVICES)}")
+    return service
+
+
+def _show_letters(service: str, letters: list[Any]) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
+    by_cause = Counter((letter.reason, letter.original_topic) for letter in letters)
+    summary = Table(title=f"{len(letters)} dead letters of {service} not re-driven yet")
+    for column in ("reason", "from topic", "records"):
+        summary.add_column(column)
+    for (reason, topic), n in by_cause.most_common():
+        summary.add_row(reason, topic, str(n))
+    console.print(summary)
+    recent = Table(title="most recent (up to 10)")
+    for column in ("failed at", "type", "key", "detail"):
+        recent.add_column(column, overflow="fold")
+    for letter in letters[-10:]:
+        key = (letter.record.key or b"").decode(errors="replace")
+        recent.add_row(letter.failed_at, letter.event_type, key, letter.detail[:160])
+    console.print(recent)
+
+
+@dlq.command("show")
+def dlq_show(
+    service: Annotated[str, typer.Argument(help="the service, e.g. shipping")],
+    bootstrap: str = typer.Option("127.0.0.1:19092", envvar="KAFKA_BOOTSTRAP_SERVERS"),
+) -> None:
+    """List the dead letters not re-driven yet: why, from where, the latest ones."""
+    from shared.runtime.redrive import RedriveError, pending
+
+    try:
+        letters = asyncio.run(pending(bootstrap, _dlq_service(service)))
+    except RedriveError as exc:
+        raise _fail(str(exc)) from exc
+    if not letters:
+        console.print(f"{service}.dlq: nothing waiting")
+        return
+    _show_letters(service, letters)
+
+
+@dlq.command("redrive")
+def dlq_redrive(
+    service: Annotated[str, typer.Argument(help="the service, e.g. shipping")],
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+    bootstrap: str = typer.Option("127.0.0.1:19092", envvar="KAFKA_BOOTSTRAP_SERVERS"),
+) -> None:
+    """Publish every waiting dead letter again, unchanged, to the topic it came from.
+
+    Do it once the cause is fixed: a record that fails again is dead-lettered again.
+    Consumers that already applied a record skip it (same ce_id, their inbox).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from shared.runtime.redrive import RedriveError, last_offsets, pending, redrive
+
+    service = _dlq_service(service)
+    try:
+        letters = asyncio.run(pending(bootstrap, service))
+        if not letters:
+            console.print(f"{service}.dlq: nothing waiting")
+            return
+        _show_letters(service, letters)
+        if not yes and not typer.confirm(f"re-drive these {len(letters)} records?"):
+            raise typer.Exit(1)
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(f"re-driving {service}.dlq", total=len(letters))
+            sent = asyncio.run(
+                redrive(
+                    bootstrap,
+                    service,
+                    up_to=last_offsets(letters),  # what was shown; later ones stay
+                    on_sent=lambda _: progress.advance(task),
+                )
+            )
+    except RedriveError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"re-drove {len(sent)} records; follow them in the service's logs and metrics")
 
 
 def main() -> None:
