@@ -8,6 +8,7 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -129,25 +130,52 @@ def up(
     raise typer.Exit(manager.returncode or 0)
 
 
-def _wait_foreground(stop: object, proc_wait: object) -> int:
-    """Forward SIGTERM/SIGINT to ``stop`` and block until the child exits."""
-    assert callable(stop) and callable(proc_wait)
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT arrived while waiting for the child."""
+
+
+def _run_foreground(
+    start: Callable[[], None], proc_wait: Callable[[], int], stop: Callable[[], None]
+) -> int | None:
+    """Start the child, then block until it exits: its exit code; None when it was
+    stopped on request (SIGTERM or SIGINT, also during start-up).
+
+    A signal only interrupts; ``stop`` then runs in the main flow. (Run inside the signal
+    handler, its own wait for the child deadlocked on the lock the interrupted wait still
+    held, and only the supervisor's SIGKILL ended the process.)
+    """
+
+    def interrupt(*_: object) -> None:
+        raise _StopRequested
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop())
-    return int(proc_wait())
+        signal.signal(sig, interrupt)
+    try:
+        start()
+        return int(proc_wait())
+    except _StopRequested:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl+C must not cut the stop short
+        stop()
+        return None
 
 
 @infra.command("broker")
 def infra_broker(port: int = 19092, state_dir: StateDir = Path(".conveyor")) -> None:
     """Run the embedded Tansu broker (memory only) until stopped."""
     broker = EmbeddedBroker(state_dir / "broker", port=port)
-    try:
+
+    def start() -> None:
         bootstrap = broker.start()
+        console.print(f"broker ready on {bootstrap} (log: {broker.log_path})")
+
+    try:
+        code = _run_foreground(start, lambda: broker.proc.wait() if broker.proc else 0, broker.stop)
     except InfraError as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"broker ready on {bootstrap} (log: {broker.log_path})")
-    assert broker.proc is not None
-    code = _wait_foreground(broker.stop, broker.proc.wait)
+    if code is None:
+        console.print("broker stopped")
+        raise typer.Exit(0)
     console.print(f"[bold red]broker exited ({code})[/]: every topic and offset is gone.")
     raise typer.Exit(code or 1)
 
@@ -156,18 +184,26 @@ def infra_broker(port: int = 19092, state_dir: StateDir = Path(".conveyor")) -> 
 def infra_postgres(port: int = 15432, state_dir: StateDir = Path(".conveyor")) -> None:
     """Run the embedded PostgreSQL (data kept in STATE_DIR/postgres) until stopped."""
     postgres = EmbeddedPostgres(state_dir / "postgres" / "data", port=port)
-    try:
+
+    def start() -> None:
         postgres.start()
         create_database(postgres.url(), DATABASE)
+        console.print(
+            f"postgres ready: {postgres.url(DATABASE)}, or over TCP "
+            f"{postgres.tcp_url(DATABASE)} (log: {postgres.log_path})"
+        )
+
+    try:
+        code = _run_foreground(
+            start, lambda: postgres.proc.wait() if postgres.proc else 0, postgres.stop
+        )
     except InfraError as exc:
         raise _fail(str(exc)) from exc
-    console.print(
-        f"postgres ready: {postgres.url(DATABASE)}, or over TCP {postgres.tcp_url(DATABASE)} "
-        f"(log: {postgres.log_path})"
-    )
-    assert postgres.proc is not None
-    code = _wait_foreground(postgres.stop, postgres.proc.wait)
-    raise typer.Exit(code)
+    if code is None:
+        console.print("postgres stopped")
+        raise typer.Exit(0)
+    console.print(f"[bold red]postgres exited ({code})[/]")
+    raise typer.Exit(code or 1)
 
 
 @app.command()

@@ -179,7 +179,7 @@ class EmbeddedPostgres:
     def url(self, database: str = "postgres") -> str:
         """Over the Unix socket: a round trip costs about a third less CPU than over
         loopback TCP (measured here: 121 vs 187 µs), and the services make many."""
-        query = urlencode({"host": str(self.socket_dir), "port": self.port})
+        query = urlencode({"host": str(self.socket_dir), "port": self.port}, safe="/")
         return f"postgresql://{POSTGRES_USER}@/{database}?{query}"
 
     def tcp_url(self, database: str = "postgres") -> str:
