@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from shared.runtime.topics import at_end
 from shared.schemas import dlq_topic
 
 DLQ_HEADER_PREFIX = "dlq_"
@@ -97,26 +98,17 @@ async def _open(bootstrap: str, service: str) -> tuple[AIOKafkaConsumer, list[To
 
 
 async def _read_to_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> list[DeadLetter]:
-    """Every record from the group's position up to each partition's fetch high-watermark
-    (the embedded broker's end_offsets is unreliable; the fetch high-watermark is not)."""
+    """Every record from the group's position up to each partition's fetch high-watermark."""
     letters: list[DeadLetter] = []
     deadline = time.monotonic() + READ_TIMEOUT_S
     while True:
         batch = await consumer.getmany(*tps, timeout_ms=100)
         for records in batch.values():
             letters.extend(DeadLetter(r) for r in records)
-        if await _at_end(consumer, tps):
+        if await at_end(consumer, tps):
             return letters
         if time.monotonic() > deadline:
             raise RedriveError(f"could not read {tps[0].topic} to its end in {READ_TIMEOUT_S}s")
-
-
-async def _at_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
-    for tp in tps:
-        highwater = consumer.highwater(tp)
-        if highwater is None or await consumer.position(tp) < highwater:
-            return False
-    return True
 
 
 async def pending(bootstrap: str, service: str) -> list[DeadLetter]:

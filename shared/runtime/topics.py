@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -13,6 +14,16 @@ TOPIC_ALREADY_EXISTS = 36
 DLQ_PARTITIONS = 1
 
 log = get_logger(__name__)
+
+
+async def at_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+    """Whether ``consumer`` has read every partition up to its fetch high-watermark (the
+    embedded broker's ``end_offsets`` is unreliable; the fetch high-watermark is not)."""
+    for tp in tps:
+        highwater = consumer.highwater(tp)
+        if highwater is None or await consumer.position(tp) < highwater:
+            return False
+    return True
 
 
 def registry_topics() -> dict[str, int]:

@@ -20,6 +20,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from shared.runtime.infra.embedded import create_database, free_port
+from shared.runtime.topics import at_end
 from shared.schemas import Envelope, Message, to_headers
 
 T = TypeVar("T")
@@ -227,7 +228,7 @@ class Stack:
                 batch = await consumer.getmany(timeout_ms=100)
                 for part in batch.values():
                     records.extend(part)
-                if await _at_end(consumer, tps):
+                if await at_end(consumer, tps):
                     return records
             raise AssertionError(f"could not read {topic} to its end")
         finally:
@@ -252,12 +253,18 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int] | None
     return consumer.partitions_for_topic(topic)
 
 
-async def _at_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
-    for tp in tps:
-        highwater = consumer.highwater(tp)
-        if highwater is None or await consumer.position(tp) < highwater:
-            return False
-    return True
+async def conveyor(bootstrap: str, *args: str) -> str:
+    """Run the ``conveyor`` CLI against ``bootstrap``; its output (it must succeed)."""
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shared.runtime.cli", *args,
+        cwd=ROOT,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "COLUMNS": "160"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await cli.communicate()
+    assert cli.returncode == 0, output.decode()
+    return output.decode()
 
 
 def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:

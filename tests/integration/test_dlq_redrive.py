@@ -3,27 +3,10 @@ gone, is applied there, and is never re-driven twice."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 from services.order.domain import order_id_for
 from shared.runtime.redrive import pending
 from tests.factories import authorized, submission
-from tests.integration.harness import ROOT, Stack, eventually, header
-
-
-async def conveyor(stack: Stack, *args: str) -> str:
-    cli = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.runtime.cli", *args,
-        cwd=ROOT,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap, "COLUMNS": "160"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await cli.communicate()
-    assert cli.returncode == 0, output.decode()
-    return output.decode()
+from tests.integration.harness import Stack, conveyor, eventually, header
 
 
 async def test_a_verdict_dead_lettered_for_a_missing_order_is_redriven_once_it_exists(
@@ -40,7 +23,7 @@ async def test_a_verdict_dead_lettered_for_a_missing_order_is_redriven_once_it_e
     [letter] = await pending(stack.bootstrap, "order")
     assert (letter.original_topic, letter.event_type) == ("payment.events", "payment.authorized.v1")
     assert "no order" in letter.detail
-    shown = await conveyor(stack, "dlq", "show", "order")
+    shown = await conveyor(stack.bootstrap, "dlq", "show", "order")
     assert "handler_failed" in shown and "payment.events" in shown
 
     # the cause goes away: the order arrives; then the operator re-drives
@@ -51,7 +34,7 @@ async def test_a_verdict_dead_lettered_for_a_missing_order_is_redriven_once_it_e
         return bool(rows)
 
     await eventually(placed, what="the order placed")
-    output = await conveyor(stack, "dlq", "redrive", "order", "--yes")
+    output = await conveyor(stack.bootstrap, "dlq", "redrive", "order", "--yes")
     assert "re-drove 1 records" in output
 
     async def payment_recorded() -> str | None:
@@ -67,5 +50,5 @@ async def test_a_verdict_dead_lettered_for_a_missing_order_is_redriven_once_it_e
 
     # progress is kept: nothing is waiting, and a second re-drive sends nothing
     assert await pending(stack.bootstrap, "order") == []
-    assert "nothing waiting" in await conveyor(stack, "dlq", "redrive", "order", "--yes")
+    assert "nothing waiting" in await conveyor(stack.bootstrap, "dlq", "redrive", "order", "--yes")
     assert len(await stack.read_topic("order.dlq")) == 1, "applied, so not dead-lettered again"

@@ -3,31 +3,20 @@ producer."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import pytest
 
 from shared.runtime.client import publish_submission
 from shared.schemas import model_for
 from shared.schemas.registry import InvalidEventData
 from tests.factories import submission_body
-from tests.integration.harness import ROOT, Stack, data, header
+from tests.integration.harness import Stack, conveyor, data, header
 
 
 async def test_simulate_publishes_the_requested_orders_with_progress(stack: Stack) -> None:
-    cli = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.runtime.cli", "simulate",
-        "--count", "25", "--rate", "0", "--run-id", "t1", "--seed", "7",
-        cwd=ROOT,
-        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap, "COLUMNS": "120"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await cli.communicate()
-    assert cli.returncode == 0, output.decode()
-    assert "25/25" in output.decode(), "the progress bar counts what the broker acknowledged"
+    output = await conveyor(
+        stack.bootstrap, "simulate", "--count", "25", "--rate", "0", "--run-id", "t1", "--seed", "7"
+    )
+    assert "25/25" in output, "the progress bar counts what the broker acknowledged"
 
     records = await stack.wait_for_records("order.commands", 25)
     references = set()
