@@ -243,6 +243,18 @@ class Stack:
 
         return await eventually(enough, timeout_s=timeout_s, what=f"{count} records in {topic}")
 
+    async def settled(self, service: ServiceProcess, consumed: int) -> None:
+        """Until ``service`` consumed ``consumed`` records and published every event they
+        caused (its outbox has nothing unsent)."""
+        schema = f"{service.name.rsplit('.', 1)[-1]}_service"
+
+        async def done() -> bool:
+            if await service.metric("conveyor_events_consumed_total") < consumed:
+                return False
+            return not await self.query(f"SELECT 1 FROM {schema}.outbox WHERE sent_at IS NULL")
+
+        await eventually(done, what=f"{consumed} records consumed and their events published")
+
     def stop_all(self) -> None:
         for service in self.services:
             service.stop()

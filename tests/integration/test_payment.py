@@ -80,17 +80,7 @@ def refund(order_id: str, refund_id: str, amount_minor: int) -> RefundPayment:
 
 async def settled(stack: Stack, payment: ServiceProcess, consumed: int) -> None:
     """Every published record consumed, every event it caused published, none dead-lettered."""
-
-    async def done() -> bool:
-        seen = await payment.metric("conveyor_events_consumed_total")
-        if seen < consumed:
-            return False
-        [row] = await stack.query(
-            "SELECT count(*) AS n FROM payment_service.outbox WHERE sent_at IS NULL"
-        )
-        return bool(row["n"] == 0)
-
-    await eventually(done, what=f"{consumed} records consumed and their events published")
+    await stack.settled(payment, consumed)
     # a handler that kept failing would hide behind the rules that held: none may
     assert await payment.metric("conveyor_dead_letters_total") == 0, payment.log()
 

@@ -47,6 +47,13 @@ def confirmed(order_id: str, backordered_skus: list[str] | None = None) -> Order
     )
 
 
+def allocations(lines: list[Line]) -> list[Allocation]:
+    return [
+        Allocation(line_id=line, sku=sku, warehouse_id=wh, quantity=qty)
+        for line, sku, wh, qty in lines
+    ]
+
+
 def reserved(
     order_id: str, lines: list[Line], backordered: list[tuple[str, str, int]] | None = None
 ) -> InventoryReserved:
@@ -54,10 +61,7 @@ def reserved(
         order_id=order_id,
         reservation_id=f"res-{order_id}",
         occurred_at=NOW,
-        allocations=[
-            Allocation(line_id=line, sku=sku, warehouse_id=wh, quantity=qty)
-            for line, sku, wh, qty in lines
-        ],
+        allocations=allocations(lines),
         backordered=[
             BackorderedLine(line_id=line, sku=sku, quantity=qty)
             for line, sku, qty in backordered or []
@@ -121,15 +125,7 @@ async def wait_for(
 
 async def settled(stack: Stack, picking: ServiceProcess, consumed: int) -> None:
     """Until ``consumed`` records were consumed and everything they emitted is out."""
-
-    async def done() -> bool:
-        return await picking.metric("conveyor_events_consumed_total") >= consumed
-
-    async def outbox_drained() -> bool:
-        return not await stack.query(f"SELECT 1 FROM {S}.outbox WHERE sent_at IS NULL")
-
-    await eventually(done, what=f"{consumed} records consumed")
-    await eventually(outbox_drained, what="the outbox published")
+    await stack.settled(picking, consumed)
 
 
 def items(task: dict[str, Any]) -> list[tuple[str, str, int, str]]:
@@ -494,10 +490,7 @@ def backorder_allocated(order_id: str, lines: list[Line], still: int = 0) -> Bac
         order_id=order_id,
         reservation_id=f"res-{order_id}",
         occurred_at=NOW,
-        allocations=[
-            Allocation(line_id=line, sku=sku, warehouse_id=wh, quantity=qty)
-            for line, sku, wh, qty in lines
-        ],
+        allocations=allocations(lines),
         still_backordered=(
             [BackorderedLine(line_id="9", sku="HOODIE-L-GREY", quantity=still)] if still else []
         ),

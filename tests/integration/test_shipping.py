@@ -97,16 +97,7 @@ async def until(stack: Stack, order_id: str, *expected: str) -> list[tuple[str, 
 
 async def settled(stack: Stack, shipping: ServiceProcess, consumed: int) -> None:
     """Every published record consumed, every event it caused published, none dead-lettered."""
-
-    async def done() -> bool:
-        if await shipping.metric("conveyor_events_consumed_total") < consumed:
-            return False
-        [row] = await stack.query(
-            "SELECT count(*) AS n FROM shipping_service.outbox WHERE sent_at IS NULL"
-        )
-        return bool(row["n"] == 0)
-
-    await eventually(done, what=f"{consumed} records consumed and their events published")
+    await stack.settled(shipping, consumed)
     assert await shipping.metric("conveyor_dead_letters_total") == 0, shipping.log()
 
 
