@@ -33,6 +33,23 @@ VIEW_COLUMNS = (
 )
 
 
+_VIEW_COLUMN_LIST = VIEW_COLUMNS.split(", ")
+# the view, and one change notification per order (delivered at commit)
+UPSERT_VIEW = f"""WITH view AS (
+        INSERT INTO orders ({VIEW_COLUMNS})
+        VALUES ({
+    ", ".join(
+        f"${i}::jsonb" if c in JSON_FIELDS else f"${i}"
+        for i, c in enumerate(_VIEW_COLUMN_LIST, start=1)
+    )
+})
+        ON CONFLICT (order_id) DO UPDATE SET {
+    ", ".join(f"{c} = EXCLUDED.{c}" for c in _VIEW_COLUMN_LIST[1:])
+}
+        RETURNING order_id)
+    SELECT pg_notify('{ORDER_CHANNEL}', order_id) FROM view"""
+
+
 async def lock_views(conn: asyncpg.Connection, order_ids: Iterable[str]) -> dict[str, OrderView]:
     """Current views of those orders that have one, row-locked for the rest of the
     transaction (in order_id order, so two writers cannot deadlock on them)."""
@@ -102,19 +119,7 @@ async def save(conn: asyncpg.Connection, changes: Sequence[Change]) -> None:
     if not changes:
         return
     newest = {view.order_id: view for view, _ in changes}  # later changes win
-    columns = VIEW_COLUMNS.split(", ")
-    placeholders = ", ".join(
-        f"${i}::jsonb" if c in JSON_FIELDS else f"${i}" for i, c in enumerate(columns, start=1)
-    )
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
-    await conn.executemany(
-        f"""WITH view AS (
-                INSERT INTO orders ({VIEW_COLUMNS}) VALUES ({placeholders})
-                ON CONFLICT (order_id) DO UPDATE SET {updates}
-                RETURNING order_id)
-            SELECT pg_notify('{ORDER_CHANNEL}', order_id) FROM view""",
-        [_view_row(view, columns) for view in newest.values()],
-    )
+    await conn.executemany(UPSERT_VIEW, [_view_row(view) for view in newest.values()])
     await conn.executemany(
         """INSERT INTO order_timeline (order_id, event_id, event_type, occurred_at,
                                        status, version, reasons, detail)
@@ -136,10 +141,13 @@ async def save(conn: asyncpg.Connection, changes: Sequence[Change]) -> None:
     )
 
 
-def _view_row(view: OrderView, columns: list[str]) -> list[Any]:
+def _view_row(view: OrderView) -> list[Any]:
     # getattr, not asdict: asdict deep-copies every nested list, a quarter of the
     # portal's CPU under load
-    return [json.dumps(getattr(view, c)) if c in JSON_FIELDS else getattr(view, c) for c in columns]
+    return [
+        json.dumps(getattr(view, c)) if c in JSON_FIELDS else getattr(view, c)
+        for c in _VIEW_COLUMN_LIST
+    ]
 
 
 async def lock_positions(
@@ -159,18 +167,18 @@ async def lock_positions(
 
 
 POSITION_COLUMNS = [f.name for f in fields(StockPosition)]
+UPSERT_POSITION = f"""INSERT INTO stock_levels ({", ".join(POSITION_COLUMNS)})
+    VALUES ({", ".join(f"${i}" for i in range(1, len(POSITION_COLUMNS) + 1))})
+    ON CONFLICT (sku, warehouse_id) DO UPDATE SET {
+    ", ".join(f"{c} = EXCLUDED.{c}" for c in POSITION_COLUMNS[2:])
+}"""
 
 
 async def save_positions(conn: asyncpg.Connection, positions: Sequence[StockPosition]) -> None:
-    if not positions:
-        return
-    values = ", ".join(f"${i}" for i in range(1, len(POSITION_COLUMNS) + 1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in POSITION_COLUMNS[2:])
-    await conn.executemany(
-        f"""INSERT INTO stock_levels ({", ".join(POSITION_COLUMNS)}) VALUES ({values})
-            ON CONFLICT (sku, warehouse_id) DO UPDATE SET {updates}""",
-        [[getattr(p, c) for c in POSITION_COLUMNS] for p in positions],
-    )
+    if positions:
+        await conn.executemany(
+            UPSERT_POSITION, [[getattr(p, c) for c in POSITION_COLUMNS] for p in positions]
+        )
 
 
 async def positions_for_sku(conn: Reader, sku: str) -> list[StockPosition]:
