@@ -2,10 +2,11 @@
 
 Per ``getmany`` (records of every partition it returned, each partition's in order): one
 Postgres transaction applies every record (inbox + state + outbox), then the offsets are
-committed in one request. A crash anywhere repeats work, and the inbox makes the repeat a
-no-op. A handler may be :class:`Batched`: it then gets each run of consecutive records
-it handles at once, so it can read and write the run set-based (a few statements for the
-run, not a few per record).
+committed in one request, which overlaps the next batch. A crash anywhere repeats work,
+and the inbox makes the repeat a no-op. A handler may be :class:`Batched`: it then gets
+each run of consecutive records it handles at once (records the service has no handler
+for don't end a run), so it can read and write the run set-based (a few statements for
+the run, not a few per record).
 
 Failures are sorted three ways:
 - poison (not an envelope, unknown type/version, invalid data) → dead-letter topic at
@@ -132,6 +133,54 @@ def dead_letter(service: str, item: Item, problem: PoisonMessage) -> OutboxRecor
     )
 
 
+@dataclass(frozen=True)
+class Run:
+    """Consecutive fresh records of one :class:`Batched` handler, applied in one call."""
+
+    handler: Batched
+    items: list[Item]
+
+
+def plan_runs(
+    items: Sequence[Item], handlers: Mapping[str, Handler], fresh: set[str]
+) -> tuple[list[Item | Run], list[tuple[Item, str]]]:
+    """A batch as the steps that apply it, in order: runs of a Batched handler's records,
+    and single records (record handlers, poison).
+
+    A record of a type the service does not handle is no step: it changes nothing, so it
+    doesn't end a run (a service handling a few of a topic's types still gets long runs);
+    nor is a repeat of a batched record's id. Returns the steps, and the outcomes known
+    already. ``fresh``: the ids new to the inbox, each taken by the first record with it.
+    """
+    steps: list[Item | Run] = []
+    known: list[tuple[Item, str]] = []
+    run: Run | None = None
+    for item in items:
+        handler = handlers.get(item.message.TYPE) if item.message is not None else None
+        if item.message is not None and handler is None:
+            known.append((item, "ignored"))
+        elif not isinstance(handler, Batched):
+            steps.append(item)
+            run = None
+        elif not first_of_its_id(item, fresh):
+            known.append((item, "duplicate"))
+        else:
+            if run is None or run.handler is not handler:
+                run = Run(handler, [])
+                steps.append(run)
+            run.items.append(item)
+            known.append((item, "handled"))
+    return steps, known
+
+
+def first_of_its_id(item: Item, fresh: set[str]) -> bool:
+    """Whether this record is the first to carry its id (the batch's inbox is written)."""
+    assert item.envelope is not None
+    first = item.envelope.id in fresh
+    fresh.discard(item.envelope.id)
+    return first
+
+
 class BatchConsumer:
     def __init__(
         self,
@@ -179,6 +228,7 @@ class BatchConsumer:
                 await consumer.start()
         self.started.set()
         log.info("consumer.started", topics=self.topics, group=s.group_id)
+        committing: asyncio.Task[None] | None = None
         try:
             while not self.stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
@@ -191,10 +241,16 @@ class BatchConsumer:
                 await self.process([r for records in batch.values() for r in records])
                 failpoint("consumer.after_db_commit")
                 positions = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-                await self._commit(consumer, positions)
-                for tp, offset in positions.items():
-                    self._record_lag(consumer, tp, offset)
+                # The offset commit overlaps the next batch (it was half of a busy
+                # cycle): the database commit above is what makes the batch durable, and
+                # a batch whose offsets never got committed is redone as inbox no-ops.
+                # One commit in flight at a time keeps them in order.
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(self._commit(consumer, positions))
         finally:
+            if committing is not None:
+                await self._last_commit(committing)
             # bounded: stop() can hang when the group coordinator went away with the
             # broker; offsets are committed per batch, so giving up here loses nothing
             try:
@@ -202,6 +258,15 @@ class BatchConsumer:
             except TimeoutError:
                 log.warning("consumer.stop_timed_out", timeout_s=STOP_TIMEOUT_S)
             log.info("consumer.stopped")
+
+    @staticmethod
+    async def _last_commit(committing: asyncio.Task[None]) -> None:
+        # bounded and never raising over the reason the loop ended: an uncommitted batch
+        # is only redone, as inbox no-ops
+        try:
+            await asyncio.wait_for(committing, STOP_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("consumer.last_commit_failed", error=repr(exc))
 
     async def _commit(
         self, consumer: AIOKafkaConsumer, positions: Mapping[TopicPartition, int]
@@ -215,6 +280,9 @@ class BatchConsumer:
                 partitions=[f"{tp.topic}:{tp.partition}" for tp in positions],
                 error=str(exc),
             )
+            return
+        for tp, offset in positions.items():
+            self._record_lag(consumer, tp, offset)
 
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, next_offset: int) -> None:
         highwater = consumer.highwater(tp)
@@ -260,58 +328,31 @@ class BatchConsumer:
         whole transaction rolls back and the batch goes again record by record, which
         finds and isolates the failing one; handlers are idempotent, so running them
         twice changes nothing."""
-        outcomes = []
         try:
             async with unit_of_work(self.pool, self.service, self.schema, buffered=True) as uow:
                 fresh = await uow.first_deliveries(
                     [self._delivery(item) for item in items if self._handled(item)]
                 )
-                run: list[Item] = []  # consecutive fresh records of one Batched handler
-                runner: Batched | None = None
-                for item in items:
-                    batched = self._batched(item)
-                    if batched is not runner and run:
-                        await self._apply_run(uow, runner, run)
-                        run = []
-                    runner = batched
-                    if batched is None:
-                        outcomes.append(await self._apply_one(uow, item, fresh))
-                    elif self._first(item, fresh):
-                        run.append(item)
-                        outcomes.append("handled")
+                steps, outcomes = plan_runs(items, self.handlers, fresh)
+                for step in steps:
+                    if isinstance(step, Run):
+                        await self._apply_run(uow, step)
                     else:
-                        outcomes.append("duplicate")
-                if run:
-                    await self._apply_run(uow, runner, run)
+                        outcomes.append((step, await self._apply_one(uow, step, fresh)))
         except TRANSIENT:
             raise
         except Exception as exc:
             log.info("consumer.batch_isolating_failure", error=repr(exc), records=len(items))
             RETRIES.labels(self.service, "handler").inc()  # the failing handler runs again
             return False
-        for item, outcome in zip(items, outcomes, strict=True):
+        for item, outcome in outcomes:
             self._count(item.record.topic, outcome)
         return True
 
-    def _batched(self, item: Item) -> Batched | None:
-        if item.message is None:
-            return None
-        handler = self.handlers.get(item.message.TYPE)
-        return handler if isinstance(handler, Batched) else None
-
-    @staticmethod
-    def _first(item: Item, fresh: set[str]) -> bool:
-        """Whether this record is the first to carry its id (the batch's inbox is written)."""
-        assert item.envelope is not None
-        first = item.envelope.id in fresh
-        fresh.discard(item.envelope.id)
-        return first
-
-    async def _apply_run(self, uow: UnitOfWork, runner: Batched | None, run: list[Item]) -> None:
-        assert runner is not None
-        pairs = [(item.message, item.envelope) for item in run]
-        with structlog.contextvars.bound_contextvars(batched_records=len(run)):
-            await runner.apply(uow, pairs)  # type: ignore[arg-type]
+    async def _apply_run(self, uow: UnitOfWork, run: Run) -> None:
+        pairs = [(item.message, item.envelope) for item in run.items]
+        with structlog.contextvars.bound_contextvars(batched_records=len(run.items)):
+            await run.handler.apply(uow, pairs)  # type: ignore[arg-type]
 
     async def _apply_isolated(self, items: Sequence[Item]) -> tuple[int, Exception | None]:
         """Each item in a savepoint, so a failing one rolls back alone."""
@@ -355,7 +396,7 @@ class BatchConsumer:
         if fresh is None:
             first = await uow.first_delivery(self._delivery(item))
         else:
-            first = self._first(item, fresh)
+            first = first_of_its_id(item, fresh)
         if not first:
             return "duplicate"
         with structlog.contextvars.bound_contextvars(
