@@ -1,12 +1,14 @@
 """Gateway calls as the handlers make them: an idempotency key derived from the causing
 event, bounded retries with exponential backoff for calls that got no answer, and every
-attempt with its result recorded in ``gateway_calls`` (in the handler's transaction).
+attempt with its result recorded in ``gateway_calls`` (through the handler's
+:class:`~services.payment.store.PaymentWrites`, so in the handler's transaction).
 
 The calls run inside the handler's transaction (the runtime's unit of work), holding the
-payment row's lock while they wait. That is acceptable because every call is idempotent
-by key, and the key derives from the causing event's id: if the transaction rolls back
-(crash, error), the redelivered event makes the *same* call, and the gateway answers it
-from memory without a second effect. Retries are bounded, so the transaction stays short.
+locks of the payments it handles while they wait. That is acceptable because every call
+is idempotent by key, and the key derives from the causing event's id: if the transaction
+rolls back (crash, error), the redelivered event makes the *same* call, and the gateway
+answers it from memory without a second effect. Retries are bounded, so the transaction
+stays short.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import asyncpg
 from prometheus_client import Counter, Histogram
 
-from services.payment import domain, store
+from services.payment import domain
 from services.payment.gateway import (
     GatewayError,
     GatewayResult,
     Operation,
     PaymentGateway,
 )
+from services.payment.store import PaymentWrites
 from shared.runtime.external import Meters, NoAnswer, RetryPolicy, call_recorded
 from shared.runtime.logging import get_logger
 from shared.schemas import Envelope
@@ -76,26 +78,26 @@ class GatewayCalls:
         self.retry = retry
 
     async def authorize(
-        self, conn: asyncpg.Connection, cause: Envelope, order_id: str, token: str, amount: Money
+        self, writes: PaymentWrites, cause: Envelope, order_id: str, token: str, amount: Money
     ) -> CallOutcome:
         key = domain.idempotency_key(cause.id, "authorize")
         request = {"token": token, **amount.model_dump()}
         call = partial(self.gateway.authorize, token=token, amount=amount, idempotency_key=key)
-        return await self._call(conn, cause, order_id, "authorize", key, request, call)
+        return await self._call(writes, cause, order_id, "authorize", key, request, call)
 
     async def void(
-        self, conn: asyncpg.Connection, cause: Envelope, order_id: str, authorization: str
+        self, writes: PaymentWrites, cause: Envelope, order_id: str, authorization: str
     ) -> CallOutcome:
         key = domain.idempotency_key(cause.id, "void")
         request = {"authorization_reference": authorization}
         call = partial(
             self.gateway.void, authorization_reference=authorization, idempotency_key=key
         )
-        return await self._call(conn, cause, order_id, "void", key, request, call)
+        return await self._call(writes, cause, order_id, "void", key, request, call)
 
     async def capture(
         self,
-        conn: asyncpg.Connection,
+        writes: PaymentWrites,
         cause: Envelope,
         order_id: str,
         authorization: str,
@@ -112,21 +114,21 @@ class GatewayCalls:
             amount=amount,
             idempotency_key=key,
         )
-        return await self._call(conn, cause, order_id, "capture", key, request, call)
+        return await self._call(writes, cause, order_id, "capture", key, request, call)
 
     async def refund(
-        self, conn: asyncpg.Connection, cause: Envelope, order_id: str, capture: str, amount: Money
+        self, writes: PaymentWrites, cause: Envelope, order_id: str, capture: str, amount: Money
     ) -> CallOutcome:
         key = domain.idempotency_key(cause.id, "refund")
         request = {"capture_reference": capture, **amount.model_dump()}
         call = partial(
             self.gateway.refund, capture_reference=capture, amount=amount, idempotency_key=key
         )
-        return await self._call(conn, cause, order_id, "refund", key, request, call)
+        return await self._call(writes, cause, order_id, "refund", key, request, call)
 
     async def _call(
         self,
-        conn: asyncpg.Connection,
+        writes: PaymentWrites,
         cause: Envelope,
         order_id: str,
         operation: Operation,
@@ -139,8 +141,7 @@ class GatewayCalls:
         async def record(
             *, attempt: int, answer: GatewayResult | None, error: str | None, duration_ms: float
         ) -> None:
-            await store.record_gateway_call(
-                conn,
+            writes.gateway_call(
                 order_id=order_id,
                 operation=operation,
                 idempotency_key=key,

@@ -1,18 +1,25 @@
-"""Order, shipment and refund messages in → payment rules → gateway → events out, in one
-unit of work per message. The gateway is called inside that unit of work, which is safe
-because every call is idempotent by a key derived from the causing event (see calls.py)."""
+"""Order, shipment and refund messages in → payment rules → gateway → events out, in the
+runtime's unit of work. The gateway is called inside that unit of work, which is safe
+because every call is idempotent by a key derived from the causing event (see calls.py).
+
+The messages every order brings (``order.placed``, ``shipment.dispatched``) are applied
+set-based, a run at a time; cancellations and refunds, rarer, one at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+import structlog
 
 from services.payment import domain, store
 from services.payment.calls import GatewayCalls
 from services.payment.domain import Payment, PaymentStatus
 from services.payment.gateway import PaymentGateway
-from shared.runtime.consumer import Handler
+from services.payment.store import PaymentWrites
+from shared.runtime.consumer import Batched, Handler
 from shared.runtime.external import RetryPolicy
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -49,6 +56,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _order_id(message: Message) -> str:
+    assert isinstance(message, OrderPlaced | ShipmentDispatched)
+    return message.order_id
+
+
+async def _lock_payments(uow: UnitOfWork, order_ids: set[str]) -> dict[str, Payment]:
+    """The orders' payments, each created (status new) if it is the first message about
+    the order, all locked for this transaction."""
+    await store.ensure_payments(uow.conn, {o: domain.payment_id_for(o) for o in order_ids})
+    return await store.lock_payments(uow.conn, order_ids)
+
+
 class PaymentHandlers:
     """The payment service's handlers, bound to a gateway and its retry policy."""
 
@@ -56,67 +75,46 @@ class PaymentHandlers:
         self.calls = GatewayCalls(gateway, retry)
 
     def handlers(self) -> dict[str, Handler]:
+        # one Batched for both, so records of order.events and shipping.events that one
+        # poll interleaves still make one run
+        hot = Batched(self.on_placed_or_dispatched)
         return {
-            OrderPlaced.TYPE: self.on_order_placed,
+            OrderPlaced.TYPE: hot,
             OrderCancelled.TYPE: self.on_order_cancelled,
-            ShipmentDispatched.TYPE: self.on_shipment_dispatched,
+            ShipmentDispatched.TYPE: hot,
             RefundPayment.TYPE: self.on_refund_requested,
         }
 
     # -- handlers -------------------------------------------------------------------------
 
-    async def on_order_placed(self, uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-        assert isinstance(message, OrderPlaced)
-        payment = await self._lock(uow, message.order_id)
-        action = domain.on_order_placed(payment, message)
-        if isinstance(action, domain.Ignore):
-            return _ignored(action, message)
-        payment = replace(payment, amount=action.amount)
-        if isinstance(action, domain.Decline):
-            await self._declined(uow, envelope, payment, action.code, action.message, None)
-            return
-        outcome = await self.calls.authorize(
-            uow.conn, envelope, payment.order_id, action.token, action.amount
-        )
-        result = outcome.result
-        if result is None:
-            payment = self._moved(payment, PaymentStatus.AUTHORIZATION_FAILED)
-            await store.save_payment(uow.conn, payment, last_error=outcome.error)
-            await uow.emit(
-                PaymentAuthorizationFailed(
-                    **self._common(payment, action.amount),
-                    error=outcome.error,
-                    attempts=outcome.attempts,
-                ),
-                cause=envelope,
-            )
-        elif result.approved:
-            auth = domain.Authorization(
-                domain.authorization_id_for(payment.order_id), outcome.reference(), action.amount
-            )
-            await store.insert_authorization(uow.conn, payment.order_id, auth, result.expires_at)
-            payment = replace(self._moved(payment, PaymentStatus.AUTHORIZED), authorization=auth)
-            await store.save_payment(uow.conn, payment)
-            await uow.emit(
-                PaymentAuthorized(
-                    **self._common(payment, action.amount),
-                    authorization_id=auth.authorization_id,
-                    gateway_reference=auth.gateway_reference,
-                    expires_at=result.expires_at,
-                ),
-                cause=envelope,
-            )
-            if (waiting := domain.after_authorization(payment)) is not None:
-                await self._capture(uow, envelope, payment, waiting)
-        else:
-            code = domain.decline_code(result.code)
-            await self._declined(uow, envelope, payment, code, result.message, result.reference)
+    async def on_placed_or_dispatched(
+        self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
+    ) -> None:
+        """Authorize on ``order.placed``, capture on ``shipment.dispatched``. Set-based: the
+        run's payments are created and locked with one statement each, the gateway is called
+        record by record in run order, and the rows are written with one statement per
+        table at the end."""
+        payments = await _lock_payments(uow, {_order_id(message) for message, _ in events})
+        writes = PaymentWrites()
+        for message, envelope in events:
+            payment = payments[_order_id(message)]
+            # the runtime binds these per record only when it applies records one by one
+            with structlog.contextvars.bound_contextvars(
+                event_id=envelope.id, order_id=payment.order_id
+            ):
+                if isinstance(message, OrderPlaced):
+                    payment = await self._authorize(uow, writes, envelope, payment, message)
+                else:
+                    assert isinstance(message, ShipmentDispatched)
+                    payment = await self._dispatched(uow, writes, envelope, payment, message)
+            payments[payment.order_id] = payment  # the next record of the run sees it
+        await writes.flush(uow.conn)
 
     async def on_order_cancelled(
         self, uow: UnitOfWork, message: Message, envelope: Envelope
     ) -> None:
         assert isinstance(message, OrderCancelled)
-        payment = await self._lock(uow, message.order_id)
+        payment = (await _lock_payments(uow, {message.order_id}))[message.order_id]
         await store.note_cancellation(uow.conn, payment.order_id)
         action = domain.on_order_cancelled(payment)
         if isinstance(action, domain.Ignore):
@@ -127,9 +125,9 @@ class PaymentHandlers:
             log.info("payment.cancellation_recorded", status=action.status)
             return
         auth = action.authorization
-        outcome = await self.calls.void(
-            uow.conn, envelope, payment.order_id, auth.gateway_reference
-        )
+        writes = PaymentWrites()
+        outcome = await self.calls.void(writes, envelope, payment.order_id, auth.gateway_reference)
+        await writes.flush(uow.conn)
         if not outcome.approved:
             raise VoidFailed(f"void of {auth.authorization_id} failed: {outcome.failure()}")
         await store.void_authorization(uow.conn, auth.authorization_id, outcome.reference())
@@ -143,34 +141,6 @@ class PaymentHandlers:
             ),
             cause=envelope,
         )
-
-    async def on_shipment_dispatched(
-        self, uow: UnitOfWork, message: Message, envelope: Envelope
-    ) -> None:
-        assert isinstance(message, ShipmentDispatched)
-        payment = await self._lock(uow, message.order_id)
-        action = domain.on_shipment_dispatched(
-            payment, event_id=envelope.id, shipment_id=message.shipment_id
-        )
-        if isinstance(action, domain.Ignore):
-            return _ignored(action, message)
-        if isinstance(action, domain.DeferCapture):
-            await store.save_payment(uow.conn, replace(payment, pending_capture=action.pending))
-            log.info("payment.capture_deferred", shipment_id=message.shipment_id)
-        elif isinstance(action, domain.RefuseCapture):
-            error = domain.failure_error(action.code, action.message)
-            await store.save_payment(uow.conn, payment, last_error=error)
-            await uow.emit(
-                PaymentCaptureFailed(
-                    **self._common(payment, action.authorization.amount),
-                    authorization_id=action.authorization.authorization_id,
-                    error=error,
-                    attempts=1,  # refused before any gateway call; the contract wants >= 1
-                ),
-                cause=envelope,
-            )
-        else:
-            await self._capture(uow, envelope, payment, action)
 
     async def on_refund_requested(
         self, uow: UnitOfWork, message: Message, envelope: Envelope
@@ -187,9 +157,11 @@ class PaymentHandlers:
             await self._refund_failed(uow, envelope, cmd, payment, "refused", None, error, 1)
             return
         capture = action.capture
+        writes = PaymentWrites()
         outcome = await self.calls.refund(
-            uow.conn, envelope, cmd.order_id, capture.gateway_reference, cmd.amount
+            writes, envelope, cmd.order_id, capture.gateway_reference, cmd.amount
         )
+        await writes.flush(uow.conn)
         if not outcome.approved:
             error = outcome.failure()
             await self._refund_failed(
@@ -226,12 +198,98 @@ class PaymentHandlers:
 
     # -- steps ----------------------------------------------------------------------------
 
-    async def _lock(self, uow: UnitOfWork, order_id: str) -> Payment:
-        """The order's payment row, created if new, locked for this transaction."""
-        await store.ensure_payment(uow.conn, order_id, domain.payment_id_for(order_id))
-        payment = await store.lock_payment(uow.conn, order_id)
-        assert payment is not None
+    async def _authorize(
+        self,
+        uow: UnitOfWork,
+        writes: PaymentWrites,
+        cause: Envelope,
+        payment: Payment,
+        placed: OrderPlaced,
+    ) -> Payment:
+        """Authorize the order's total; the payment as it is afterwards."""
+        action = domain.on_order_placed(payment, placed)
+        if isinstance(action, domain.Ignore):
+            _ignored(action, placed)
+            return payment
+        payment = replace(payment, amount=action.amount)
+        if isinstance(action, domain.Decline):
+            return await self._declined(
+                uow, writes, cause, payment, action.code, action.message, None
+            )
+        outcome = await self.calls.authorize(
+            writes, cause, payment.order_id, action.token, action.amount
+        )
+        result = outcome.result
+        if result is None:
+            payment = self._moved(payment, PaymentStatus.AUTHORIZATION_FAILED)
+            writes.payment(payment, last_error=outcome.error)
+            await uow.emit(
+                PaymentAuthorizationFailed(
+                    **self._common(payment, action.amount),
+                    error=outcome.error,
+                    attempts=outcome.attempts,
+                ),
+                cause=cause,
+            )
+            return payment
+        if not result.approved:
+            code = domain.decline_code(result.code)
+            return await self._declined(
+                uow, writes, cause, payment, code, result.message, result.reference
+            )
+        auth = domain.Authorization(
+            domain.authorization_id_for(payment.order_id), outcome.reference(), action.amount
+        )
+        writes.authorization(payment.order_id, auth, result.expires_at)
+        payment = replace(self._moved(payment, PaymentStatus.AUTHORIZED), authorization=auth)
+        writes.payment(payment)
+        await uow.emit(
+            PaymentAuthorized(
+                **self._common(payment, action.amount),
+                authorization_id=auth.authorization_id,
+                gateway_reference=auth.gateway_reference,
+                expires_at=result.expires_at,
+            ),
+            cause=cause,
+        )
+        if (waiting := domain.after_authorization(payment)) is not None:
+            payment = await self._capture(uow, writes, cause, payment, waiting)
         return payment
+
+    async def _dispatched(
+        self,
+        uow: UnitOfWork,
+        writes: PaymentWrites,
+        cause: Envelope,
+        payment: Payment,
+        dispatched: ShipmentDispatched,
+    ) -> Payment:
+        """Capture, or wait for the authorization; the payment as it is afterwards."""
+        action = domain.on_shipment_dispatched(
+            payment, event_id=cause.id, shipment_id=dispatched.shipment_id
+        )
+        if isinstance(action, domain.Ignore):
+            _ignored(action, dispatched)
+            return payment
+        if isinstance(action, domain.DeferCapture):
+            payment = replace(payment, pending_capture=action.pending)
+            writes.payment(payment)
+            log.info("payment.capture_deferred", shipment_id=dispatched.shipment_id)
+            return payment
+        if isinstance(action, domain.RefuseCapture):
+            error = domain.failure_error(action.code, action.message)
+            writes.payment(payment, last_error=error)
+            await uow.emit(
+                PaymentCaptureFailed(
+                    **self._common(payment, action.authorization.amount),
+                    authorization_id=action.authorization.authorization_id,
+                    error=error,
+                    attempts=1,  # refused before any gateway call; the contract wants >= 1
+                ),
+                cause=cause,
+            )
+            return payment
+        return await self._capture(uow, writes, cause, payment, action)
 
     @staticmethod
     def _moved(payment: Payment, status: PaymentStatus) -> Payment:
@@ -249,14 +307,15 @@ class PaymentHandlers:
     async def _declined(
         self,
         uow: UnitOfWork,
+        writes: PaymentWrites,
         cause: Envelope,
         payment: Payment,
         code: domain.DeclineCode,
         message: str,
         gateway_reference: str | None,
-    ) -> None:
+    ) -> Payment:
         payment = self._moved(payment, PaymentStatus.DECLINED)
-        await store.save_payment(uow.conn, payment, decline_code=code)
+        writes.payment(payment, decline_code=code)
         assert payment.amount is not None
         await uow.emit(
             PaymentDeclined(
@@ -267,13 +326,19 @@ class PaymentHandlers:
             ),
             cause=cause,
         )
+        return payment
 
     async def _capture(
-        self, uow: UnitOfWork, cause: Envelope, payment: Payment, action: domain.CaptureNow
-    ) -> None:
+        self,
+        uow: UnitOfWork,
+        writes: PaymentWrites,
+        cause: Envelope,
+        payment: Payment,
+        action: domain.CaptureNow,
+    ) -> Payment:
         auth = action.authorization
         outcome = await self.calls.capture(
-            uow.conn,
+            writes,
             cause,
             payment.order_id,
             auth.gateway_reference,
@@ -283,7 +348,7 @@ class PaymentHandlers:
         payment = replace(payment, pending_capture=None)
         if not outcome.approved:
             payment = self._moved(payment, PaymentStatus.CAPTURE_FAILED)
-            await store.save_payment(uow.conn, payment, last_error=outcome.failure())
+            writes.payment(payment, last_error=outcome.failure())
             await uow.emit(
                 PaymentCaptureFailed(
                     **self._common(payment, action.amount),
@@ -293,15 +358,13 @@ class PaymentHandlers:
                 ),
                 cause=cause,
             )
-            return
+            return payment
         capture = domain.Capture(
             domain.capture_id_for(payment.order_id), outcome.reference(), action.amount
         )
-        await store.insert_capture(
-            uow.conn, payment.order_id, capture, auth.authorization_id, action.shipment_id
-        )
+        writes.capture(payment.order_id, capture, auth.authorization_id, action.shipment_id)
         payment = replace(self._moved(payment, PaymentStatus.CAPTURED), capture=capture)
-        await store.save_payment(uow.conn, payment)
+        writes.payment(payment)
         await uow.emit(
             PaymentCaptured(
                 **self._common(payment, action.amount),
@@ -312,6 +375,7 @@ class PaymentHandlers:
             ),
             cause=cause,
         )
+        return payment
 
     async def _refund_failed(
         self,

@@ -1,10 +1,13 @@
 """The payment service's SQL (asyncpg only): payments, authorizations, captures, refunds,
-gateway calls, and the sandbox gateway's ledger."""
+gateway calls, and the sandbox gateway's ledger. What the hot handlers write is collected
+in a :class:`PaymentWrites` and written with one statement per table."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,19 +63,26 @@ def _payment(r: asyncpg.Record) -> Payment:
     )
 
 
-async def ensure_payment(conn: asyncpg.Connection, order_id: str, payment_id: str) -> None:
-    """Create the order's payment row (status new) unless it exists."""
+async def ensure_payments(conn: asyncpg.Connection, payment_ids: Mapping[str, str]) -> None:
+    """Create the orders' payment rows (status new) where they do not exist; ``payment_ids``
+    maps order id to payment id. Inserted in order_id order, like the lock that follows."""
+    order_ids = sorted(payment_ids)
     await conn.execute(
-        """INSERT INTO payments (order_id, payment_id, status) VALUES ($1, $2, 'new')
+        """INSERT INTO payments (order_id, payment_id, status)
+           SELECT order_id, payment_id, 'new'
+             FROM unnest($1::text[], $2::text[]) AS wanted (order_id, payment_id)
+            ORDER BY order_id
            ON CONFLICT (order_id) DO NOTHING""",
-        order_id,
-        payment_id,
+        order_ids,
+        [payment_ids[order_id] for order_id in order_ids],
     )
 
 
-async def lock_payment(conn: asyncpg.Connection, order_id: str) -> Payment | None:
-    """The order's payment with its authorization and capture, locked for this transaction."""
-    record = await conn.fetchrow(
+async def lock_payments(conn: asyncpg.Connection, order_ids: Iterable[str]) -> dict[str, Payment]:
+    """Those of the orders' payments that exist, with their authorization and capture,
+    row-locked in order_id order (so that two transactions locking several cannot deadlock
+    on them)."""
+    records = await conn.fetch(
         """SELECT p.order_id, p.payment_id, p.status, p.amount_minor, p.currency,
                   p.pending_capture_event, p.pending_shipment_id,
                   a.authorization_id, a.gateway_reference AS auth_reference,
@@ -83,28 +93,33 @@ async def lock_payment(conn: asyncpg.Connection, order_id: str) -> Payment | Non
              FROM payments p
              LEFT JOIN authorizations a ON a.order_id = p.order_id
              LEFT JOIN captures c ON c.order_id = p.order_id
-            WHERE p.order_id = $1
+            WHERE p.order_id = ANY($1::text[])
+            ORDER BY p.order_id
               FOR UPDATE OF p""",
-        order_id,
+        sorted(order_ids),
     )
-    return _payment(record) if record else None
+    return {r["order_id"]: _payment(r) for r in records}
 
 
-async def save_payment(
-    conn: asyncpg.Connection,
-    payment: Payment,
-    *,
-    decline_code: str | None = None,
-    last_error: str | None = None,
-) -> None:
+async def lock_payment(conn: asyncpg.Connection, order_id: str) -> Payment | None:
+    """The order's payment with its authorization and capture, locked for this transaction."""
+    return (await lock_payments(conn, [order_id])).get(order_id)
+
+
+SAVE_PAYMENT = """UPDATE payments
+                     SET status = $2, amount_minor = $3, currency = $4,
+                         pending_capture_event = $5, pending_shipment_id = $6,
+                         decline_code = COALESCE($7, decline_code),
+                         last_error = COALESCE($8, last_error), updated_at = now()
+                   WHERE order_id = $1"""
+
+
+def _save_args(
+    payment: Payment, decline_code: str | None, last_error: str | None
+) -> tuple[object, ...]:
+    """``decline_code``, ``last_error``: None keeps the stored one."""
     pending = payment.pending_capture
-    await conn.execute(
-        """UPDATE payments
-              SET status = $2, amount_minor = $3, currency = $4,
-                  pending_capture_event = $5, pending_shipment_id = $6,
-                  decline_code = COALESCE($7, decline_code),
-                  last_error = COALESCE($8, last_error), updated_at = now()
-            WHERE order_id = $1""",
+    return (
         payment.order_id,
         payment.status,
         payment.amount.amount_minor if payment.amount else None,
@@ -116,28 +131,22 @@ async def save_payment(
     )
 
 
+async def save_payment(
+    conn: asyncpg.Connection,
+    payment: Payment,
+    *,
+    decline_code: str | None = None,
+    last_error: str | None = None,
+) -> None:
+    await conn.execute(SAVE_PAYMENT, *_save_args(payment, decline_code, last_error))
+
+
 async def note_cancellation(conn: asyncpg.Connection, order_id: str) -> None:
     await conn.execute(
         """UPDATE payments SET order_cancelled_at = COALESCE(order_cancelled_at, now()),
                   updated_at = now()
             WHERE order_id = $1""",
         order_id,
-    )
-
-
-async def insert_authorization(
-    conn: asyncpg.Connection, order_id: str, auth: Authorization, expires_at: datetime | None
-) -> None:
-    await conn.execute(
-        """INSERT INTO authorizations (authorization_id, order_id, amount_minor, currency,
-                                       gateway_reference, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        auth.authorization_id,
-        order_id,
-        auth.amount.amount_minor,
-        auth.amount.currency,
-        auth.gateway_reference,
-        expires_at,
     )
 
 
@@ -152,25 +161,111 @@ async def void_authorization(
     )
 
 
-async def insert_capture(
-    conn: asyncpg.Connection,
-    order_id: str,
-    capture: Capture,
-    authorization_id: str,
-    shipment_id: str | None,
-) -> None:
-    await conn.execute(
-        """INSERT INTO captures (capture_id, order_id, authorization_id, amount_minor, currency,
-                                 gateway_reference, shipment_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        capture.capture_id,
-        order_id,
-        authorization_id,
-        capture.amount.amount_minor,
-        capture.amount.currency,
-        capture.gateway_reference,
-        shipment_id,
-    )
+# --- what the handlers write at the end ---
+
+INSERT_AUTHORIZATION = """INSERT INTO authorizations (authorization_id, order_id, amount_minor,
+                                                      currency, gateway_reference, expires_at)
+                          VALUES ($1, $2, $3, $4, $5, $6)"""
+
+INSERT_CAPTURE = """INSERT INTO captures (capture_id, order_id, authorization_id, amount_minor,
+                                          currency, gateway_reference, shipment_id)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7)"""
+
+INSERT_GATEWAY_CALL = """INSERT INTO gateway_calls (order_id, operation, idempotency_key,
+                                                    attempt, event_id, request, outcome,
+                                                    response, error, duration_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10)"""
+
+
+@dataclass
+class PaymentWrites:
+    """The rows a handler writes, held until :meth:`flush` writes each table with one
+    pipelined ``executemany``: a run of records costs a few round trips, not a few each.
+
+    Nothing here is read back before the flush: the handlers keep the payments they change
+    in memory, and the sandbox gateway keeps its memory on connections of its own."""
+
+    gateway_calls: list[tuple[object, ...]] = field(default_factory=list)
+    authorizations: list[tuple[object, ...]] = field(default_factory=list)
+    captures: list[tuple[object, ...]] = field(default_factory=list)
+    payments: list[tuple[object, ...]] = field(default_factory=list)
+
+    def gateway_call(
+        self,
+        *,
+        order_id: str,
+        operation: Operation,
+        idempotency_key: str,
+        attempt: int,
+        event_id: str,
+        request: dict[str, Any],
+        result: GatewayResult | None,
+        error: str | None,
+        duration_ms: float,
+    ) -> None:
+        outcome = "error" if result is None else ("approved" if result.approved else "refused")
+        self.gateway_calls.append(
+            (
+                order_id,
+                operation,
+                idempotency_key,
+                attempt,
+                event_id,
+                json.dumps(request),
+                outcome,
+                json.dumps(result.to_json()) if result is not None else None,
+                error,
+                duration_ms,
+            )
+        )
+
+    def authorization(
+        self, order_id: str, auth: Authorization, expires_at: datetime | None
+    ) -> None:
+        self.authorizations.append(
+            (
+                auth.authorization_id,
+                order_id,
+                auth.amount.amount_minor,
+                auth.amount.currency,
+                auth.gateway_reference,
+                expires_at,
+            )
+        )
+
+    def capture(
+        self, order_id: str, capture: Capture, authorization_id: str, shipment_id: str | None
+    ) -> None:
+        self.captures.append(
+            (
+                capture.capture_id,
+                order_id,
+                authorization_id,
+                capture.amount.amount_minor,
+                capture.amount.currency,
+                capture.gateway_reference,
+                shipment_id,
+            )
+        )
+
+    def payment(
+        self, payment: Payment, *, decline_code: str | None = None, last_error: str | None = None
+    ) -> None:
+        # every save, in order, not only the last: COALESCE keeps an earlier one's error
+        self.payments.append(_save_args(payment, decline_code, last_error))
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        """Write everything held, and forget it. Authorizations go before the captures
+        that refer to them."""
+        for sql, rows in (
+            (INSERT_GATEWAY_CALL, self.gateway_calls),
+            (INSERT_AUTHORIZATION, self.authorizations),
+            (INSERT_CAPTURE, self.captures),
+            (SAVE_PAYMENT, self.payments),
+        ):
+            if rows:
+                await conn.executemany(sql, rows)
+        self.gateway_calls, self.authorizations, self.captures, self.payments = [], [], [], []
 
 
 # --- refunds ---
@@ -213,40 +308,6 @@ async def insert_refund(
         reason,
         return_id,
         requested_by,
-    )
-
-
-# --- gateway calls ---
-
-
-async def record_gateway_call(
-    conn: asyncpg.Connection,
-    *,
-    order_id: str,
-    operation: Operation,
-    idempotency_key: str,
-    attempt: int,
-    event_id: str,
-    request: dict[str, Any],
-    result: GatewayResult | None,
-    error: str | None,
-    duration_ms: float,
-) -> None:
-    outcome = "error" if result is None else ("approved" if result.approved else "refused")
-    await conn.execute(
-        """INSERT INTO gateway_calls (order_id, operation, idempotency_key, attempt, event_id,
-                                      request, outcome, response, error, duration_ms)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10)""",
-        order_id,
-        operation,
-        idempotency_key,
-        attempt,
-        event_id,
-        json.dumps(request),
-        outcome,
-        json.dumps(result.to_json()) if result is not None else None,
-        error,
-        duration_ms,
     )
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shared.runtime.topics import ensure_topics
+from shared.schemas import Message
 from shared.schemas.common import Money
 from shared.schemas.events.fulfillment import ItemCount, ShipmentDispatched, ShippedPackage
 from shared.schemas.events.order import OrderCancelled, OrderPlaced
@@ -324,6 +326,182 @@ async def test_dispatch_captures_once(stack: Stack) -> None:
     assert early_capture["authorization_id"] == auth["authorization_id"]
     [row] = await stack.query("SELECT count(*) AS n FROM payment_service.captures")
     assert row["n"] == 2
+
+
+# --- a run of records applied at once ends as the same records one by one ---
+
+RUN_ROLES = (
+    "approved",
+    "declined",
+    "no_token",
+    "flaky",
+    "twice",
+    "split",
+    "down",
+    "expired",
+    "cancelled",
+    "waiting",
+)
+# differ from one run to another (derived from order or event ids, or the clock)
+RUN_SPECIFIC = {
+    "order_id",
+    "payment_id",
+    "authorization_id",
+    "capture_id",
+    "gateway_reference",
+    "occurred_at",
+    "expires_at",
+}
+
+Step = tuple[str, str, Message]  # (step name, topic, message)
+
+
+def run_steps(ids: dict[str, str]) -> list[Step]:
+    """Authorizations and captures of several orders, some with two or three records, and
+    a cancellation (handled record by record) in the middle of them. Every outcome is the
+    same whichever topic's records come first, as a poll does not order topics."""
+    return [
+        ("approved.placed", "order.events", placed(ids["approved"], "tok_approved")),
+        ("approved.dispatched", "shipping.events", dispatched(ids["approved"])),
+        ("declined.placed", "order.events", placed(ids["declined"], "tok_declined")),
+        (
+            "no_token.placed",
+            "order.events",
+            placed_event(ids["no_token"], [("MUG-BLUE", 1)], token=None),
+        ),
+        ("flaky.placed", "order.events", placed(ids["flaky"], "tok_timeout_once")),
+        ("flaky.dispatched", "shipping.events", dispatched(ids["flaky"])),
+        ("twice.placed", "order.events", placed(ids["twice"], "tok_approved")),
+        ("twice.placed_again", "order.events", placed(ids["twice"], "tok_approved")),
+        ("split.dispatched", "shipping.events", dispatched(ids["split"], "ship-1")),
+        ("split.dispatched_again", "shipping.events", dispatched(ids["split"], "ship-2")),
+        ("split.placed", "order.events", placed(ids["split"], "tok_approved")),
+        ("cancelled.placed", "order.events", placed(ids["cancelled"], "tok_approved")),
+        ("cancelled.cancelled", "order.events", cancelled(ids["cancelled"])),
+        ("down.placed", "order.events", placed(ids["down"], "tok_gateway_down")),
+        ("expired.placed", "order.events", placed(ids["expired"], "tok_capture_expired")),
+        ("expired.dispatched", "shipping.events", dispatched(ids["expired"])),
+        ("waiting.dispatched", "shipping.events", dispatched(ids["waiting"])),
+    ]
+
+
+async def publish_steps(stack: Stack, steps: list[Step]) -> dict[str, str]:
+    """Each topic's messages in one go, in step order; event id → step name."""
+    names: dict[str, str] = {}
+    for topic in ("order.events", "shipping.events"):
+        mine = [(name, message) for name, on, message in steps if on == topic]
+        if mine:
+            ids = await stack.publish_messages(topic, [message for _, message in mine])
+            names.update(zip(ids, (name for name, _ in mine), strict=True))
+    return names
+
+
+async def outcome(stack: Stack, ids: dict[str, str], steps: dict[str, str]) -> dict[str, Any]:
+    """Per role: the payment events (with the role whose record caused each), the payment,
+    authorization and capture rows, and the gateway calls, with every id that differs
+    between runs replaced by the step (``steps``: event id → step name) or role."""
+    role = {order_id: name for name, order_id in ids.items()}
+
+    def role_of(event_id: str | None) -> str:
+        return steps[event_id or ""].split(".")[0]
+
+    found: dict[str, dict[str, Any]] = {
+        name: {"events": [], "calls": [], "authorization": None, "capture": None} for name in ids
+    }
+    for record in await stack.read_topic("payment.events"):
+        event = data(record)
+        if event["order_id"] in role:
+            kept = {k: v for k, v in event.items() if k not in RUN_SPECIFIC}
+            cause = role_of(header(record, "causation_id"))
+            found[role[event["order_id"]]]["events"].append(
+                (header(record, "ce_type"), cause, kept)
+            )
+    order_ids = list(role)
+    for row in await stack.query(
+        """SELECT order_id, status, amount_minor, currency, decline_code, last_error,
+                  pending_capture_event, pending_shipment_id,
+                  order_cancelled_at IS NOT NULL AS cancelled
+             FROM payment_service.payments WHERE order_id = ANY($1)""",
+        order_ids,
+    ):
+        payment = dict(row)
+        if payment["pending_capture_event"] is not None:
+            payment["pending_capture_event"] = steps[payment["pending_capture_event"]]
+        found[role[payment.pop("order_id")]]["payment"] = payment
+    for row in await stack.query(
+        """SELECT order_id, amount_minor, currency, voided_at IS NOT NULL AS voided,
+                  expires_at IS NOT NULL AS expires
+             FROM payment_service.authorizations WHERE order_id = ANY($1)""",
+        order_ids,
+    ):
+        authorization = dict(row)
+        found[role[authorization.pop("order_id")]]["authorization"] = authorization
+    for row in await stack.query(
+        """SELECT order_id, amount_minor, currency, shipment_id, refunded_minor
+             FROM payment_service.captures WHERE order_id = ANY($1)""",
+        order_ids,
+    ):
+        capture = dict(row)
+        found[role[capture.pop("order_id")]]["capture"] = capture
+    for row in await stack.query(
+        """SELECT order_id, operation, attempt, outcome, idempotency_key, event_id, error
+             FROM payment_service.gateway_calls WHERE order_id = ANY($1) ORDER BY id""",
+        order_ids,
+    ):
+        event_id, operation = row["idempotency_key"].rsplit(":", 1)
+        found[role[row["order_id"]]]["calls"].append(
+            (
+                row["operation"],
+                row["attempt"],
+                row["outcome"],
+                f"{steps[event_id]}:{operation}",
+                role_of(row["event_id"]),
+                row["error"],
+            )
+        )
+    return found
+
+
+async def test_a_run_of_records_ends_as_the_same_records_one_by_one(stack: Stack) -> None:
+    """Authorizations and captures are applied a run at a time (one locking read, one
+    write per table): state, events and gateway calls must be those of one by one."""
+    await ensure_topics(stack.bootstrap)
+    at_once = {name: new_order_id() for name in RUN_ROLES}
+    steps = run_steps(at_once)
+    # published before the service starts, so that its first poll holds them all
+    at_once_steps = await publish_steps(stack, steps)
+    payment = await start_payment(stack)
+    await settled(stack, payment, consumed=len(steps))
+
+    one_by_one = {name: new_order_id() for name in RUN_ROLES}
+    one_by_one_steps: dict[str, str] = {}
+    for n, step in enumerate(run_steps(one_by_one), start=1):
+        one_by_one_steps |= await publish_steps(stack, [step])
+        await settled(stack, payment, consumed=len(steps) + n)
+
+    batched = await outcome(stack, at_once, at_once_steps)
+    assert batched == await outcome(stack, one_by_one, one_by_one_steps)
+    assert {name: [t for t, _, _ in found["events"]] for name, found in batched.items()} == {
+        "approved": ["payment.authorized.v1", "payment.captured.v1"],
+        "declined": ["payment.declined.v1"],
+        "no_token": ["payment.declined.v1"],
+        "flaky": ["payment.authorized.v1", "payment.captured.v1"],
+        "twice": ["payment.authorized.v1"],
+        "split": ["payment.authorized.v1", "payment.captured.v1"],
+        "down": ["payment.authorization_failed.v1"],
+        "expired": ["payment.authorized.v1", "payment.capture_failed.v1"],
+        "cancelled": ["payment.authorized.v1", "payment.voided.v1"],
+        "waiting": [],
+    }
+    assert batched["split"]["capture"]["shipment_id"] == "ship-1"
+    assert batched["waiting"]["payment"]["pending_capture_event"] == "waiting.dispatched"
+    # all in one transaction and no savepoint (each would have its own xmin): the records
+    # were applied as runs, not redone one by one after a failing run
+    transactions = await stack.query(
+        "SELECT DISTINCT xmin::text FROM payment_service.payments WHERE order_id = ANY($1)",
+        list(at_once.values()),
+    )
+    assert len(transactions) == 1
 
 
 async def test_refunds_never_exceed_the_capture(stack: Stack) -> None:
