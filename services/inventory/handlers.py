@@ -1,8 +1,11 @@
 """Order, shipment, goods-receipt and return events in → inventory rules → events out.
 
 Each handler runs in the runtime's unit of work (possibly beside other records of its
-partition batch): it locks what it changes — the order's reservation, then stock rows
-in (sku, warehouse) order — before deciding.
+partition batch): it locks what it changes — the orders' reservations, then stock rows
+in (sku, warehouse) order — before deciding. Placements and shipments, the hot paths, are
+``Batched``: a run of them reads and locks what it needs once, decides record by record
+in memory (each record seeing what the ones before it left), then writes each table
+once; the rare cancellations and receipts go record by record.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from services.inventory import domain, store
+from shared.runtime.consumer import Batched, Handler
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
@@ -19,6 +24,7 @@ from shared.schemas.events.fulfillment import ShipmentDispatched
 from shared.schemas.events.inventory import (
     Allocation,
     BackorderAllocated,
+    BackorderedLine,
     InventoryCommitted,
     InventoryReleased,
     InventoryReservationFailed,
@@ -31,6 +37,7 @@ from shared.schemas.events.order import OrderCancelled, OrderPlaced
 from shared.schemas.events.returns import ReturnRestocked
 
 log = get_logger(__name__)
+M = TypeVar("M", bound=Message)
 
 
 class UnknownStockItem(Exception):
@@ -51,56 +58,87 @@ async def emit_levels(
         await uow.emit(domain.level_changed(snapshot, now=now), cause=cause)
 
 
-async def on_order_placed(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-    """Reserve every line (nearest warehouse, else split, else backorder) or nothing."""
-    assert isinstance(message, OrderPlaced)
+def _all_of(kind: type[M], events: Sequence[tuple[Message, Envelope]]) -> list[tuple[M, Envelope]]:
+    """The run, typed: the runtime routes only ``kind`` to this handler."""
+    typed = []
+    for message, envelope in events:
+        assert isinstance(message, kind)
+        typed.append((message, envelope))
+    return typed
+
+
+async def on_orders_placed(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
+    """Reserve every line (nearest warehouse, else split, else backorder) or nothing, for
+    each order of the run in turn; an order placed before, or cancelled before it was
+    placed, reserves nothing."""
     conn = uow.conn
-    if await store.reservation_exists(conn, message.order_id):
-        return  # placed before, or cancelled before it was placed
-    lines = [domain.Line(line.line_id, line.sku, line.quantity) for line in message.lines]
-    skus = {line.sku for line in lines}
-    address = message.shipping_address
-    ship_to = domain.ShipTo(address.country, address.region)
-    stock = await store.lock_stock(conn, skus)  # held until commit: no one else reserves
+    placements = _all_of(OrderPlaced, events)
+    claimed = await store.claim_reservations(
+        conn, [(message.order_id, _ship_to(message)) for message, _ in placements]
+    )
+    fresh = _first_per_order([(m, e) for m, e in placements if m.order_id in claimed])
+    if not fresh:
+        return
+    skus = {line.sku for message, _ in fresh for line in message.lines}
+    stock = domain.StockBook(await store.lock_levels_of_skus(conn, skus))
+    catalog = await store.load_skus(conn, skus)
+    may_backorder = {sku for sku, known in catalog.items() if known.may_backorder}
     now = datetime.now(UTC)
-    decision = domain.allocate(
-        lines,
-        ship_to,
+    outcomes = domain.reserve_in_turn(
+        [domain.Placement(_lines(message), _ship_to(message)) for message, _ in fresh],
         network=await store.load_network(conn),
-        skus=await store.load_skus(conn, skus),
+        skus=catalog,
         stock=stock,
-        incoming=await store.incoming(conn, skus),
-        waiting=await store.waiting_units(conn, skus),
+        incoming=await store.incoming(conn, may_backorder),
+        waiting=await store.waiting_units(conn, may_backorder),
         today=now.date(),
     )
-    reservation_id = domain.reservation_id_for(message.order_id)
-    status = "failed" if isinstance(decision, domain.Failed) else "held"
-    if not await store.insert_reservation(
-        conn,
-        reservation_id=reservation_id,
-        order_id=message.order_id,
-        status=status,
-        ship_to=ship_to,
-    ):
-        return
-    if isinstance(decision, domain.Failed):
-        failed = InventoryReservationFailed(
-            order_id=message.order_id, shortages=decision.shortages, occurred_at=now
+    failed: list[str] = []
+    allocations: list[tuple[str, Allocation]] = []
+    backorders: list[tuple[str, BackorderedLine]] = []
+    for (message, envelope), (decision, levels) in zip(fresh, outcomes, strict=True):
+        reservation_id = domain.reservation_id_for(message.order_id)
+        if isinstance(decision, domain.Failed):
+            failed.append(reservation_id)
+            event = InventoryReservationFailed(
+                order_id=message.order_id, shortages=decision.shortages, occurred_at=now
+            )
+            await uow.emit(event, cause=envelope)
+            continue
+        allocations += [(reservation_id, a) for a in decision.allocations]
+        backorders += [(reservation_id, b) for b in decision.backordered]
+        reserved = InventoryReserved(
+            order_id=message.order_id,
+            reservation_id=reservation_id,
+            occurred_at=now,
+            allocations=decision.allocations,
+            backordered=decision.backordered,
         )
-        await uow.emit(failed, cause=envelope)
-        return
-    await store.add_allocations(conn, reservation_id, decision.allocations)
-    await store.add_backorders(conn, reservation_id, decision.backordered)
-    levels = await store.change_stock(conn, domain.stock_changes(decision.allocations, reserved=1))
-    reserved = InventoryReserved(
-        order_id=message.order_id,
-        reservation_id=reservation_id,
-        occurred_at=now,
-        allocations=decision.allocations,
-        backordered=decision.backordered,
-    )
-    await uow.emit(reserved, cause=envelope)
-    await emit_levels(uow, levels, now, envelope)
+        await uow.emit(reserved, cause=envelope)
+        await emit_levels(uow, levels, now, envelope)
+    await store.set_statuses(conn, failed, "failed")
+    await store.add_allocations(conn, allocations)
+    await store.add_backorders(conn, backorders)
+    await store.move_stock(conn, stock.net_changes())
+
+
+def _first_per_order(
+    placements: Sequence[tuple[OrderPlaced, Envelope]],
+) -> list[tuple[OrderPlaced, Envelope]]:
+    """The first placement of each order, in run order: a repeated one changes nothing."""
+    first: dict[str, tuple[OrderPlaced, Envelope]] = {}
+    for message, envelope in placements:
+        first.setdefault(message.order_id, (message, envelope))
+    return list(first.values())
+
+
+def _lines(message: OrderPlaced) -> list[domain.Line]:
+    return [domain.Line(line.line_id, line.sku, line.quantity) for line in message.lines]
+
+
+def _ship_to(message: OrderPlaced) -> domain.ShipTo:
+    address = message.shipping_address
+    return domain.ShipTo(address.country, address.region)
 
 
 async def on_order_cancelled(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
@@ -137,52 +175,87 @@ async def on_order_cancelled(uow: UnitOfWork, message: Message, envelope: Envelo
     await emit_levels(uow, levels, now, envelope)
 
 
-async def on_shipment_dispatched(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-    """The shipped units leave the warehouse: on-hand and reserved go down together."""
-    assert isinstance(message, ShipmentDispatched)
+async def on_shipments_dispatched(
+    uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
+) -> None:
+    """The shipped units leave the warehouse: on-hand and reserved go down together. Each
+    shipment of the run in turn, once per shipment id; the reservation is committed once
+    nothing of it is outstanding or backordered."""
     conn = uow.conn
-    found = await store.lock_reservation(conn, message.order_id)
-    if found is None:
-        raise ReservationNotFound(f"order {message.order_id} has no reservation")
-    reservation_id, status = found
-    if not await store.record_shipment(
+    shipments = _all_of(ShipmentDispatched, events)
+    reservations = await store.lock_reservations_of_orders(
+        conn, {message.order_id for message, _ in shipments}
+    )
+    for message, _ in shipments:
+        if message.order_id not in reservations:
+            raise ReservationNotFound(f"order {message.order_id} has no reservation")
+    recorded = await store.record_shipments(
         conn,
-        shipment_id=message.shipment_id,
-        reservation_id=reservation_id,
-        order_id=message.order_id,
-        warehouse_id=message.warehouse_id,
-    ):
-        return  # this shipment was committed before
-    if status != "held":
-        log.warning("inventory.shipment_not_held", status=status, shipment=message.shipment_id)
+        [
+            (m.shipment_id, reservations[m.order_id].reservation_id, m.order_id, m.warehouse_id)
+            for m, _ in shipments
+        ],
+    )
+    commits: list[tuple[ShipmentDispatched, Envelope, str, list[Allocation]]] = []
+    done: list[str] = []  # reservations this run commits fully
+    for message, envelope in shipments:
+        if message.shipment_id not in recorded:
+            continue  # this shipment was committed before
+        recorded.discard(message.shipment_id)  # a repeat later in the run: committed now
+        reservation = reservations[message.order_id]
+        committed = _commit(reservation, message)
+        if not committed:
+            continue
+        reservations[message.order_id] = shipped = reservation.shipped(committed)
+        commits.append((message, envelope, reservation.reservation_id, committed))
+        if shipped.status == "committed":
+            done.append(reservation.reservation_id)
+    if not commits:
         return
+    stock = domain.StockBook(
+        await store.lock_levels(conn, {(a.sku, a.warehouse_id) for *_, c in commits for a in c})
+    )
+    now = datetime.now(UTC)
+    for message, envelope, reservation_id, committed in commits:
+        levels = stock.change(domain.stock_changes(committed, on_hand=-1, reserved=-1))
+        event = InventoryCommitted(
+            order_id=message.order_id,
+            reservation_id=reservation_id,
+            occurred_at=now,
+            shipment_id=message.shipment_id,
+            allocations=committed,
+        )
+        await uow.emit(event, cause=envelope)
+        await emit_levels(uow, levels, now, envelope)
+    await store.mark_committed(conn, [(rid, a) for _, _, rid, c in commits for a in c])
+    await store.move_stock(conn, stock.net_changes())
+    await store.set_statuses(conn, done, "committed")
+
+
+def _commit(reservation: domain.Reservation, message: ShipmentDispatched) -> list[Allocation]:
+    """The held units this shipment takes; none (with a warning) if nothing is held."""
+    # in a run the runtime binds no record to the log context: name the order here
+    if reservation.status != "held":
+        log.warning(
+            "inventory.shipment_not_held",
+            status=reservation.status,
+            shipment=message.shipment_id,
+            order_id=message.order_id,
+        )
+        return []
     shipped = [
         domain.Line(item.line_id, item.sku, item.quantity)
         for package in message.packages
         for item in package.items
     ]
-    committed = domain.to_commit(
-        await store.held(conn, reservation_id), message.warehouse_id, shipped
-    )
+    committed = domain.to_commit(reservation.held, message.warehouse_id, shipped)
     if not committed:
-        log.warning("inventory.shipment_matches_nothing_held", shipment=message.shipment_id)
-        return
-    await store.mark_committed(conn, reservation_id, committed)
-    levels = await store.change_stock(
-        conn, domain.stock_changes(committed, on_hand=-1, reserved=-1)
-    )
-    if await store.fully_committed(conn, reservation_id):
-        await store.set_status(conn, reservation_id, "committed")
-    now = datetime.now(UTC)
-    event = InventoryCommitted(
-        order_id=message.order_id,
-        reservation_id=reservation_id,
-        occurred_at=now,
-        shipment_id=message.shipment_id,
-        allocations=committed,
-    )
-    await uow.emit(event, cause=envelope)
-    await emit_levels(uow, levels, now, envelope)
+        log.warning(
+            "inventory.shipment_matches_nothing_held",
+            shipment=message.shipment_id,
+            order_id=message.order_id,
+        )
+    return committed
 
 
 async def receive(
@@ -230,10 +303,14 @@ async def receive(
     by_reservation: dict[str, list[domain.Served]] = defaultdict(list)
     for s in served:
         by_reservation[s.backorder.reservation_id].append(s)
-    for reservation_id, items in by_reservation.items():
-        await store.add_allocations(
-            conn, reservation_id, [_allocation(s, warehouse_id) for s in items]
-        )
+    await store.add_allocations(
+        conn,
+        [
+            (reservation_id, _allocation(s, warehouse_id))
+            for reservation_id, items in by_reservation.items()
+            for s in items
+        ],
+    )
     levels = await store.change_stock(
         conn, {(sku, warehouse_id): (quantity, sum(s.quantity for s in served))}
     )
@@ -301,10 +378,10 @@ async def on_return_restocked(uow: UnitOfWork, message: Message, envelope: Envel
         )
 
 
-HANDLERS = {
-    OrderPlaced.TYPE: on_order_placed,
+HANDLERS: dict[str, Handler] = {
+    OrderPlaced.TYPE: Batched(on_orders_placed),
     OrderCancelled.TYPE: on_order_cancelled,
-    ShipmentDispatched.TYPE: on_shipment_dispatched,
+    ShipmentDispatched.TYPE: Batched(on_shipments_dispatched),
     ReceiveStock.TYPE: on_receive_stock,
     ReturnRestocked.TYPE: on_return_restocked,
 }

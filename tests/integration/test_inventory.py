@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from services.inventory.seed import load_seed, seed_database
+from shared.schemas import Envelope, to_headers
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import ItemCount, ShipmentDispatched, ShippedPackage
 from shared.schemas.events.inventory import ReceiveStock
@@ -646,3 +647,228 @@ async def both_own_partitions(stack: Stack, a: ServiceProcess, b: ServiceProcess
         if await count(a) > before[0] and await count(b) > before[1]:
             return
     raise AssertionError("the two inventory processes never shared order.events")
+
+
+# --- runs: placements and shipments are applied set-based, as if one by one ---
+
+RUN_SEED: dict[str, Any] = {
+    "warehouses": TWO_WAREHOUSES,
+    "skus": [{"sku": "MUG"}, {"sku": "LAMP"}, {"sku": "HOODIE", "backorderable": True}],
+    "stock": [
+        {"sku": "MUG", "warehouse_id": "WH-A", "on_hand": 3},
+        {"sku": "MUG", "warehouse_id": "WH-B", "on_hand": 4},
+        {"sku": "LAMP", "warehouse_id": "WH-A", "on_hand": 2},
+        {"sku": "HOODIE", "warehouse_id": "WH-A", "on_hand": 1},
+    ],
+    "incoming": [
+        {"reference": "PO-1", "sku": "HOODIE", "warehouse_id": "WH-A", "quantity": 3,
+         "expected_in_days": 7},
+        {"reference": "PO-2", "sku": "HOODIE", "warehouse_id": "WH-B", "quantity": 10,
+         "expected_in_days": 14},
+    ],
+}  # fmt: skip
+
+# each competes for what the ones before it left; a cancellation (a record handler)
+# splits the run in two
+RUN_OF_PLACEMENTS = [
+    placed("run-1", [("MUG", 2)]),  # London has it all
+    placed("run-2", [("MUG", 2)]),  # one left in London: Berlin has it all
+    cancelled("run-9"),  # before it was placed: a tombstone
+    placed("run-3", [("MUG", 3)]),  # the last one in London, two from Berlin
+    placed("run-1", [("MUG", 2)]),  # placed again: changes nothing
+    placed("run-4", [("MUG", 1), ("LAMP", 1)]),  # no mug left: fails, no lamp held
+    placed("run-5", [("HOODIE", 3)]),  # one held, two wait for next week's three
+    placed("run-6", [("LAMP", 1), ("HOODIE", 2)]),  # its two wait behind those: in 14 days
+    placed("run-9", [("MUG", 1)]),  # cancelled before: reserves nothing
+    placed("run-7", [("GHOST", 1)]),  # unknown SKU
+]
+
+RUN_OF_SHIPMENTS = [
+    dispatched("run-1", "SHP-1", "WH-A", [("1", "MUG", 1)]),
+    dispatched("run-1", "SHP-2", "WH-A", [("1", "MUG", 1)]),  # run-1 fully committed
+    dispatched("run-1", "SHP-1", "WH-A", [("1", "MUG", 1)]),  # the same shipment again
+    dispatched("run-1", "SHP-3", "WH-A", [("1", "MUG", 1)]),  # nothing held any more
+    dispatched("run-3", "SHP-4", "WH-B", [("1", "MUG", 2)]),
+    dispatched("run-3", "SHP-5", "WH-A", [("1", "MUG", 1)]),  # run-3 fully committed
+    dispatched("run-5", "SHP-6", "WH-A", [("1", "HOODIE", 1)]),  # two still on backorder
+    dispatched("run-2", "SHP-7", "WH-A", [("1", "MUG", 2)]),  # held in Berlin, not London
+]
+
+
+async def test_runs_of_placements_and_shipments_equal_one_by_one(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The same records to two inventories: one takes each topic's records in one poll
+    (runs of several placements, then of several shipments), the other one record per
+    poll. Same decisions, same events in the same order, same tables."""
+    one_by_one_db = stack.sibling_database("one_by_one")
+    seed = seed_file(tmp_path, **RUN_SEED)
+    for database_url in (stack.database_url, one_by_one_db):
+        await seed_database(database_url, seed)
+
+    # published before the services start: the first poll hands over all of them
+    await publish_in_one_partition(stack, "order.events", RUN_OF_PLACEMENTS)
+    batched, one_by_one = await both_inventories(stack, one_by_one_db)
+    await both_consumed(batched, one_by_one, "order.events", len(RUN_OF_PLACEMENTS))
+    await applied_in_one_run(batched, "order.events")
+    for process in (batched, one_by_one):
+        process.stop()
+
+    await publish_in_one_partition(stack, "shipping.events", RUN_OF_SHIPMENTS)
+    batched, one_by_one = await both_inventories(stack, one_by_one_db)
+    await both_consumed(batched, one_by_one, "shipping.events", len(RUN_OF_SHIPMENTS))
+    await applied_in_one_run(batched, "shipping.events")
+
+    state = await inventory_state(stack.database_url)
+    assert state == await inventory_state(one_by_one_db)
+
+    today = datetime.now(UTC).date()
+    outcomes = [
+        (e["event_type"], e["payload"]["order_id"])
+        for e in state["outbox"]
+        if e["topic"] == "inventory.events"
+    ]
+    assert outcomes == [
+        ("inventory.reserved.v1", "run-1"),
+        ("inventory.reserved.v1", "run-2"),
+        ("inventory.reserved.v1", "run-3"),
+        ("inventory.reservation_failed.v1", "run-4"),
+        ("inventory.reserved.v1", "run-5"),
+        ("inventory.reserved.v1", "run-6"),
+        ("inventory.reservation_failed.v1", "run-7"),
+        ("inventory.committed.v1", "run-1"),
+        ("inventory.committed.v1", "run-1"),
+        ("inventory.committed.v1", "run-3"),
+        ("inventory.committed.v1", "run-3"),
+        ("inventory.committed.v1", "run-5"),
+    ]
+    reserved = {
+        e["payload"]["order_id"]: e["payload"]
+        for e in state["outbox"]
+        if e["event_type"] == "inventory.reserved.v1"
+    }
+    assert allocations(reserved["run-2"]) == [("1", "MUG", "WH-B", 2)]
+    assert allocations(reserved["run-3"]) == [("1", "MUG", "WH-A", 1), ("1", "MUG", "WH-B", 2)]
+    assert [
+        (b["quantity"], b["expected_restock_date"])
+        for run in ("run-5", "run-6")
+        for b in reserved[run]["backordered"]
+    ] == [(2, str(today + timedelta(days=7))), (2, str(today + timedelta(days=14)))]
+
+    levels = [
+        (p["sku"], p["warehouse_id"], p["version"], p["on_hand"], p["reserved"])
+        for e in state["outbox"]
+        if e["event_type"] == "stock.level_changed.v1" and (p := e["payload"])["version"] > 1
+    ]
+    assert levels == [
+        ("MUG", "WH-A", 2, 3, 2),  # run-1
+        ("MUG", "WH-B", 2, 4, 2),  # run-2
+        ("MUG", "WH-A", 3, 3, 3),  # run-3, one event per row it changed
+        ("MUG", "WH-B", 3, 4, 4),
+        ("HOODIE", "WH-A", 2, 1, 1),  # run-5
+        ("LAMP", "WH-A", 2, 2, 1),  # run-6
+        ("MUG", "WH-A", 4, 2, 2),  # SHP-1
+        ("MUG", "WH-A", 5, 1, 1),  # SHP-2
+        ("MUG", "WH-B", 4, 2, 2),  # SHP-4
+        ("MUG", "WH-A", 6, 0, 0),  # SHP-5
+        ("HOODIE", "WH-A", 3, 0, 0),  # SHP-6
+    ]
+    assert state["reservations"] == [
+        ("run-1", "committed", "GB", None),
+        ("run-2", "held", "GB", None),
+        ("run-3", "committed", "GB", None),
+        ("run-4", "failed", "GB", None),
+        ("run-5", "held", "GB", None),
+        ("run-6", "held", "GB", None),
+        ("run-7", "failed", "GB", None),
+        ("run-9", "cancelled", None, None),
+    ]
+    assert [s[0] for s in state["shipments"]] == [f"SHP-{n}" for n in range(1, 8)]
+
+
+async def publish_in_one_partition(stack: Stack, topic: str, messages: list[Any]) -> None:
+    """Records of several orders under one key: one partition, so they reach the
+    service in this order (by order id they would spread over the partitions)."""
+    envelopes = [
+        Envelope(type=m.TYPE, source="test/storefront", data=m.to_json(), subject=m.subject)
+        for m in messages
+    ]
+    await stack.publish(topic, [(b"one-run", e.data, to_headers(e)) for e in envelopes])
+
+
+async def both_inventories(
+    stack: Stack, one_by_one_db: str
+) -> tuple[ServiceProcess, ServiceProcess]:
+    """The service as it runs, and one on its own database and consumer group that is
+    handed one record per poll."""
+    batched = stack.service("inventory")
+    one_by_one = stack.service(
+        "inventory",
+        consumer_group="inventory-one-by-one",
+        instance_id="one-by-one",
+        max_poll_records="1",
+    )
+    one_by_one.env["DATABASE_URL"] = one_by_one_db
+    for process in (batched, one_by_one):
+        process.start()
+    return await batched.ready(), await one_by_one.ready()
+
+
+async def both_consumed(
+    batched: ServiceProcess, one_by_one: ServiceProcess, topic: str, count: int
+) -> None:
+    async def done() -> bool:
+        for process in (batched, one_by_one):
+            if await process.metric("conveyor_events_consumed_total", topic=topic) < count:
+                return False
+        return True
+
+    await eventually(done, timeout_s=60, what=f"both inventories consumed {count} of {topic}")
+
+
+async def applied_in_one_run(process: ServiceProcess, topic: str) -> None:
+    """One poll brought every record of ``topic``, and it was never redone record by
+    record (which would hide a broken run behind the one-by-one fallback)."""
+    assert await process.metric("conveyor_batch_size_count", topic=topic) == 1
+    assert await process.metric("conveyor_retries_total", kind="handler") == 0
+    assert await process.metric("conveyor_dead_letters_total") == 0
+
+
+async def inventory_state(database_url: str) -> dict[str, list[Any]]:
+    """Every table a placement or shipment writes, and the outbox in order (without the
+    ids and times that differ from run to run)."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": S})
+    try:
+        state = {
+            name: [tuple(r) for r in await conn.fetch(sql)]
+            for name, sql in {
+                "stock": """SELECT sku, warehouse_id, on_hand, reserved, safety_stock, version
+                            FROM stock ORDER BY sku, warehouse_id""",
+                "reservations": """SELECT order_id, status, ship_country, ship_region
+                                   FROM reservations ORDER BY order_id""",
+                "allocations": """SELECT r.order_id, a.line_id, a.sku, a.warehouse_id,
+                                         a.quantity, a.committed
+                                  FROM allocations a JOIN reservations r USING (reservation_id)
+                                  ORDER BY r.order_id, a.line_id, a.warehouse_id""",
+                "backorders": """SELECT r.order_id, b.line_id, b.sku, b.quantity,
+                                        b.expected_restock_date
+                                 FROM backorders b JOIN reservations r USING (reservation_id)
+                                 ORDER BY b.seq""",
+                "shipments": """SELECT s.shipment_id, s.order_id, s.warehouse_id, r.order_id
+                                FROM shipments s JOIN reservations r USING (reservation_id)
+                                ORDER BY s.shipment_id""",
+            }.items()
+        }
+        outbox = await conn.fetch("SELECT topic, key, event_type, payload FROM outbox ORDER BY id")
+    finally:
+        await conn.close()
+    state["outbox"] = [
+        {
+            "topic": r["topic"],
+            "key": r["key"],
+            "event_type": r["event_type"],
+            "payload": {k: v for k, v in json.loads(r["payload"]).items() if k != "occurred_at"},
+        }
+        for r in outbox
+    ]
+    return state

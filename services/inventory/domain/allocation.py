@@ -17,6 +17,7 @@ from services.inventory.domain.model import (
     StockKey,
     StockLevel,
 )
+from services.inventory.domain.movements import LevelSnapshot, StockBook
 from shared.schemas.events.inventory import (
     Allocation,
     BackorderedLine,
@@ -133,7 +134,7 @@ def allocate(
         if remaining == 0:
             continue
         sku = skus[line.sku]
-        if sku.backorderable and not sku.discontinued:
+        if sku.may_backorder:
             expected = restock_date(
                 incoming_by_sku[line.sku],
                 already_waiting=waiting.get(line.sku, 0) + queued[line.sku],
@@ -161,6 +162,58 @@ def allocate(
         ]
         return Failed(shortages)
     return Reserved(allocations, backordered)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A placed order to reserve: its lines and where it ships."""
+
+    lines: Sequence[Line]
+    ship_to: ShipTo
+
+    @property
+    def skus(self) -> set[str]:
+        return {line.sku for line in self.lines}
+
+
+def reserve_in_turn(
+    placements: Sequence[Placement],
+    *,
+    network: Network,
+    skus: Mapping[str, Sku],
+    stock: StockBook,
+    incoming: Iterable[Incoming] = (),
+    waiting: Mapping[str, int] | None = None,
+    today: date,
+) -> list[tuple[Reserved | Failed, list[LevelSnapshot]]]:
+    """Allocate each placement as if it came alone, in the order given: each sees the
+    stock (moved in ``stock``) and the backorder queue the ones before it left. With each
+    decision, the stock rows it changed.
+
+    ``skus``, ``incoming``, ``waiting``: as for :func:`allocate`, for every SKU of the
+    placements (``incoming`` and ``waiting`` are only read for SKUs that may backorder).
+    """
+    waiting = dict(waiting or {})
+    incoming = list(incoming)
+    outcomes: list[tuple[Reserved | Failed, list[LevelSnapshot]]] = []
+    for placement in placements:
+        decision = allocate(
+            placement.lines,
+            placement.ship_to,
+            network=network,
+            skus=skus,
+            stock=stock.levels(placement.skus),
+            incoming=incoming,
+            waiting=waiting,
+            today=today,
+        )
+        if isinstance(decision, Failed):
+            outcomes.append((decision, []))
+            continue
+        for line in decision.backordered:
+            waiting[line.sku] = waiting.get(line.sku, 0) + line.quantity
+        outcomes.append((decision, stock.change(stock_changes(decision.allocations, reserved=1))))
+    return outcomes
 
 
 def _total_available(stock: Iterable[StockLevel]) -> dict[str, int]:

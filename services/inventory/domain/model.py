@@ -28,6 +28,11 @@ class Sku:
     backorderable: bool = False
     discontinued: bool = False
 
+    @property
+    def may_backorder(self) -> bool:
+        """Missing units may wait for stock (what is left of a discontinued SKU may not)."""
+        return self.backorderable and not self.discontinued
+
 
 @dataclass(frozen=True)
 class Warehouse:

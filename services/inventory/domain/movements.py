@@ -4,11 +4,11 @@ and the level event every change emits. Pure: no I/O, no asyncio."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from services.inventory.domain.model import Line, StockLevel
+from services.inventory.domain.model import Line, StockKey, StockLevel
 from shared.schemas.events.inventory import Allocation, BackorderedLine, StockLevelChanged
 
 # --- held allocations: release and commit ---
@@ -57,6 +57,31 @@ def to_commit(held: Iterable[Held], warehouse_id: str, shipped: Iterable[Line]) 
                 Allocation(line_id=h.line_id, sku=h.sku, warehouse_id=warehouse_id, quantity=take)
             )
     return committed
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An order's reservation as a shipment finds it: its status, its allocations, and
+    whether units of it still wait on backorder."""
+
+    reservation_id: str
+    order_id: str
+    status: str
+    held: tuple[Held, ...] = ()
+    backordered: bool = False
+
+    def shipped(self, committed: Iterable[Allocation]) -> Reservation:
+        """These held units left: the reservation is committed once no unit is left
+        outstanding and none waits on backorder."""
+        taken: dict[tuple[str, str], int] = defaultdict(int)
+        for a in committed:
+            taken[(a.line_id, a.warehouse_id)] += a.quantity
+        held = tuple(
+            replace(h, committed=h.committed + taken[(h.line_id, h.warehouse_id)])
+            for h in self.held
+        )
+        done = not self.backordered and all(h.outstanding == 0 for h in held)
+        return replace(self, held=held, status="committed" if done else self.status)
 
 
 # --- receiving stock: backorders first ---
@@ -138,3 +163,49 @@ def level_changed(snapshot: LevelSnapshot, *, now: datetime) -> StockLevelChange
         version=snapshot.version,
         occurred_at=now,
     )
+
+
+class StockBook:
+    """Stock rows locked for a run of records, moved in memory the way the database
+    moves them one record at a time: every change of a row bumps its version, and yields
+    the row's new snapshot for the level event."""
+
+    def __init__(self, rows: Iterable[LevelSnapshot]) -> None:
+        self._read = {row.level.key: row for row in rows}
+        self._now = dict(self._read)
+
+    def levels(self, skus: Collection[str]) -> list[StockLevel]:
+        """Every row of these SKUs as it stands now, in (sku, warehouse_id) order."""
+        return [row.level for key, row in sorted(self._now.items()) if key[0] in skus]
+
+    def change(self, changes: Mapping[StockKey, tuple[int, int]]) -> list[LevelSnapshot]:
+        """Apply (on_hand delta, reserved delta) per row; the changed rows' snapshots in
+        (sku, warehouse_id) order (a row whose deltas are both 0 does not change)."""
+        changed: list[LevelSnapshot] = []
+        for key, (d_on_hand, d_reserved) in sorted(changes.items()):
+            if d_on_hand == 0 and d_reserved == 0:
+                continue
+            row = self._now.get(key)
+            if row is None:
+                raise LookupError(f"no stock row for {key[0]} in {key[1]}")
+            level = replace(
+                row.level,
+                on_hand=row.level.on_hand + d_on_hand,
+                reserved=row.level.reserved + d_reserved,
+            )
+            self._now[key] = replace(row, level=level, version=row.version + 1)
+            changed.append(self._now[key])
+        return changed
+
+    def net_changes(self) -> dict[StockKey, tuple[int, int, int]]:
+        """Per changed row, in (sku, warehouse_id) order: (on_hand, reserved, version)
+        deltas since the rows were read; what the database must apply to catch up."""
+        return {
+            key: (
+                row.level.on_hand - self._read[key].level.on_hand,
+                row.level.reserved - self._read[key].level.reserved,
+                row.version - self._read[key].version,
+            )
+            for key, row in sorted(self._now.items())
+            if row.version != self._read[key].version
+        }

@@ -1,8 +1,10 @@
 """The inventory service's SQL (asyncpg only).
 
-Lock order, per handled event: the order's reservation row first, then stock rows sorted
-by (sku, warehouse_id). A placement locks its stock rows, then inserts its (new)
-reservation; a receipt locks its one stock row, then the reservations it serves.
+Lock order, per handled event or run of events: the orders' reservation rows first, then
+stock rows sorted by (sku, warehouse_id). A run of placements inserts its (new)
+reservations, then locks every stock row of its SKUs; a run of shipments locks its
+reservations, then the stock rows it takes from; a receipt locks its one stock row, then
+the reservations it serves.
 """
 
 from services.inventory.store.catalog import (
@@ -21,18 +23,19 @@ from services.inventory.store.reservations import (
     add_backorders,
     backorder_queue,
     backorders_of,
+    claim_reservations,
     drop_backorders,
-    fully_committed,
     held,
     insert_reservation,
     lock_reservation,
     lock_reservations,
+    lock_reservations_of_orders,
     mark_committed,
     record_receipt,
-    record_shipment,
+    record_shipments,
     reduce_backorders,
-    reservation_exists,
     set_status,
+    set_statuses,
     waiting_units,
 )
 from services.inventory.store.stock import (
@@ -40,8 +43,10 @@ from services.inventory.store.stock import (
     change_stock,
     consume_incoming,
     incoming,
-    lock_stock,
+    lock_levels,
+    lock_levels_of_skus,
     lock_stock_row,
+    move_stock,
     set_stock,
     snapshots,
     stock_keys,
@@ -59,26 +64,29 @@ __all__ = [
     "bump_versions",
     "catalog_is_empty",
     "change_stock",
+    "claim_reservations",
     "consume_incoming",
     "drop_backorders",
-    "fully_committed",
     "held",
     "incoming",
     "insert_reservation",
     "known",
     "load_network",
     "load_skus",
+    "lock_levels",
+    "lock_levels_of_skus",
     "lock_reservation",
     "lock_reservations",
-    "lock_stock",
+    "lock_reservations_of_orders",
     "lock_stock_row",
     "mark_committed",
+    "move_stock",
     "record_receipt",
-    "record_shipment",
+    "record_shipments",
     "reduce_backorders",
     "replace_region_order",
-    "reservation_exists",
     "set_status",
+    "set_statuses",
     "set_stock",
     "snapshots",
     "stock_keys",

@@ -6,7 +6,9 @@ release, commit and backorder allocation take it before any stock row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 
 import asyncpg
 
@@ -14,14 +16,6 @@ from services.inventory import domain
 from shared.schemas.events.inventory import Allocation, BackorderedLine
 
 # --- reservations ---
-
-
-async def reservation_exists(conn: asyncpg.Connection, order_id: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)", order_id
-        )
-    )
 
 
 async def insert_reservation(
@@ -45,6 +39,32 @@ async def insert_reservation(
     return inserted is not None
 
 
+async def claim_reservations(
+    conn: asyncpg.Connection, placements: Sequence[tuple[str, domain.ShipTo]]
+) -> set[str]:
+    """A held reservation for each (order id, ship-to) whose order has none yet, in one
+    round trip (inserted in reservation id order); the order ids that got one. An order
+    placed before, or cancelled before it was placed, keeps the one it has."""
+    first: dict[str, tuple[str, domain.ShipTo]] = {}
+    for order_id, ship_to in placements:
+        first.setdefault(domain.reservation_id_for(order_id), (order_id, ship_to))
+    claims = sorted(first.items())
+    if not claims:
+        return set()
+    rows = await conn.fetch(
+        """INSERT INTO reservations (reservation_id, order_id, status, ship_country, ship_region)
+           SELECT reservation_id, order_id, 'held', ship_country, ship_region
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                AS c (reservation_id, order_id, ship_country, ship_region)
+           ON CONFLICT DO NOTHING RETURNING order_id""",
+        [reservation_id for reservation_id, _ in claims],
+        [order_id for _, (order_id, _) in claims],
+        [ship_to.country for _, (_, ship_to) in claims],
+        [ship_to.region for _, (_, ship_to) in claims],
+    )
+    return {r["order_id"] for r in rows}
+
+
 async def lock_reservation(conn: asyncpg.Connection, order_id: str) -> tuple[str, str] | None:
     """(reservation id, status) of the order's reservation, locked."""
     row = await conn.fetchrow(
@@ -65,23 +85,80 @@ async def lock_reservations(conn: asyncpg.Connection, reservation_ids: Iterable[
     return {r["reservation_id"] for r in rows if r["status"] == "held"}
 
 
+async def lock_reservations_of_orders(
+    conn: asyncpg.Connection, order_ids: Iterable[str]
+) -> dict[str, domain.Reservation]:
+    """The orders' reservations, by order id, locked in reservation id order; the held
+    ones with their allocations and whether units of them wait on backorder. Two round
+    trips: what is read after the lock is what the lock protects."""
+    rows = await conn.fetch(
+        """SELECT reservation_id, order_id, status FROM reservations
+           WHERE order_id = ANY($1::text[]) ORDER BY reservation_id FOR NO KEY UPDATE""",
+        sorted(set(order_ids)),
+    )
+    found = {
+        r["order_id"]: domain.Reservation(r["reservation_id"], r["order_id"], r["status"])
+        for r in rows
+    }
+    held_ids = [r.reservation_id for r in found.values() if r.status == "held"]
+    if not held_ids:
+        return found
+    # one row per allocation, or one without an allocation for a reservation that has none
+    held = await conn.fetch(
+        """SELECT r.reservation_id, a.line_id, a.sku, a.warehouse_id, a.quantity, a.committed,
+                  EXISTS (SELECT 1 FROM backorders b
+                          WHERE b.reservation_id = r.reservation_id) AS backordered
+           FROM unnest($1::text[]) AS r (reservation_id)
+                LEFT JOIN allocations a ON a.reservation_id = r.reservation_id
+           ORDER BY r.reservation_id, a.line_id, a.warehouse_id""",
+        held_ids,
+    )
+    allocations: dict[str, list[domain.Held]] = defaultdict(list)
+    backordered: set[str] = set()
+    for r in held:
+        if r["line_id"] is not None:
+            allocations[r["reservation_id"]].append(_held(r))
+        if r["backordered"]:
+            backordered.add(r["reservation_id"])
+    return {
+        order_id: replace(
+            reservation,
+            held=tuple(allocations[reservation.reservation_id]),
+            backordered=reservation.reservation_id in backordered,
+        )
+        for order_id, reservation in found.items()
+    }
+
+
 async def set_status(conn: asyncpg.Connection, reservation_id: str, status: str) -> None:
+    await set_statuses(conn, [reservation_id], status)
+
+
+async def set_statuses(
+    conn: asyncpg.Connection, reservation_ids: Collection[str], status: str
+) -> None:
+    if not reservation_ids:
+        return
     await conn.execute(
-        "UPDATE reservations SET status = $2, updated_at = now() WHERE reservation_id = $1",
-        reservation_id,
+        """UPDATE reservations SET status = $2, updated_at = now()
+           WHERE reservation_id = ANY($1::text[])""",
+        sorted(reservation_ids),
         status,
     )
 
 
 async def add_allocations(
-    conn: asyncpg.Connection, reservation_id: str, allocations: Sequence[Allocation]
+    conn: asyncpg.Connection, allocations: Sequence[tuple[str, Allocation]]
 ) -> None:
+    """(reservation id, allocation) pairs, in one pipelined round trip."""
+    if not allocations:
+        return
     await conn.executemany(
         """INSERT INTO allocations (reservation_id, line_id, sku, warehouse_id, quantity)
            VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (reservation_id, line_id, warehouse_id)
            DO UPDATE SET quantity = allocations.quantity + EXCLUDED.quantity""",
-        [(reservation_id, a.line_id, a.sku, a.warehouse_id, a.quantity) for a in allocations],
+        [(rid, a.line_id, a.sku, a.warehouse_id, a.quantity) for rid, a in allocations],
     )
 
 
@@ -91,67 +168,65 @@ async def held(conn: asyncpg.Connection, reservation_id: str) -> list[domain.Hel
            WHERE reservation_id = $1 ORDER BY line_id, warehouse_id""",
         reservation_id,
     )
-    return [
-        domain.Held(r["line_id"], r["sku"], r["warehouse_id"], r["quantity"], r["committed"])
-        for r in rows
-    ]
+    return [_held(r) for r in rows]
+
+
+def _held(r: asyncpg.Record) -> domain.Held:
+    return domain.Held(r["line_id"], r["sku"], r["warehouse_id"], r["quantity"], r["committed"])
 
 
 async def mark_committed(
-    conn: asyncpg.Connection, reservation_id: str, allocations: Sequence[Allocation]
+    conn: asyncpg.Connection, allocations: Sequence[tuple[str, Allocation]]
 ) -> None:
+    """(reservation id, shipped allocation) pairs, in one pipelined round trip."""
+    if not allocations:
+        return
     await conn.executemany(
         """UPDATE allocations SET committed = committed + $4
            WHERE reservation_id = $1 AND line_id = $2 AND warehouse_id = $3""",
-        [(reservation_id, a.line_id, a.warehouse_id, a.quantity) for a in allocations],
+        [(rid, a.line_id, a.warehouse_id, a.quantity) for rid, a in allocations],
     )
 
 
-async def fully_committed(conn: asyncpg.Connection, reservation_id: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            """SELECT NOT EXISTS (SELECT 1 FROM allocations
-                                  WHERE reservation_id = $1 AND committed < quantity)
-                  AND NOT EXISTS (SELECT 1 FROM backorders WHERE reservation_id = $1)""",
-            reservation_id,
-        )
-    )
-
-
-async def record_shipment(
-    conn: asyncpg.Connection,
-    *,
-    shipment_id: str,
-    reservation_id: str | None,
-    order_id: str,
-    warehouse_id: str,
-) -> bool:
-    """False if this shipment was committed before."""
-    inserted = await conn.fetchval(
+async def record_shipments(
+    conn: asyncpg.Connection, shipments: Sequence[tuple[str, str, str, str]]
+) -> set[str]:
+    """(shipment id, reservation id, order id, warehouse id) rows, the first per shipment
+    id, in one round trip; the shipment ids not committed before."""
+    first: dict[str, tuple[str, str, str, str]] = {}
+    for shipment in shipments:
+        first.setdefault(shipment[0], shipment)
+    if not first:
+        return set()
+    rows = await conn.fetch(
         """INSERT INTO shipments (shipment_id, reservation_id, order_id, warehouse_id)
-           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1""",
-        shipment_id,
-        reservation_id,
-        order_id,
-        warehouse_id,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           ON CONFLICT DO NOTHING RETURNING shipment_id""",
+        *(list(column) for column in zip(*first.values(), strict=True)),
     )
-    return inserted is not None
+    return {r["shipment_id"] for r in rows}
 
 
 # --- backorders ---
 
 
 async def add_backorders(
-    conn: asyncpg.Connection, reservation_id: str, lines: Sequence[BackorderedLine]
+    conn: asyncpg.Connection, lines: Sequence[tuple[str, BackorderedLine]]
 ) -> None:
+    """(reservation id, backordered line) pairs, queued in the order given, in one
+    pipelined round trip."""
+    if not lines:
+        return
     await conn.executemany(
         """INSERT INTO backorders (reservation_id, line_id, sku, quantity, expected_restock_date)
            VALUES ($1, $2, $3, $4, $5)""",
-        [(reservation_id, b.line_id, b.sku, b.quantity, b.expected_restock_date) for b in lines],
+        [(rid, b.line_id, b.sku, b.quantity, b.expected_restock_date) for rid, b in lines],
     )
 
 
-async def waiting_units(conn: asyncpg.Connection, skus: Iterable[str]) -> dict[str, int]:
+async def waiting_units(conn: asyncpg.Connection, skus: Collection[str]) -> dict[str, int]:
+    if not skus:
+        return {}
     rows = await conn.fetch(
         """SELECT sku, sum(quantity)::integer AS units FROM backorders
            WHERE sku = ANY($1::text[]) GROUP BY sku""",

@@ -3,7 +3,7 @@ expected receipts. The table's CHECKs refuse anything that would oversell."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date
 
 import asyncpg
@@ -28,17 +28,6 @@ def _level(r: asyncpg.Record) -> domain.StockLevel:
     return domain.StockLevel(
         r["sku"], r["warehouse_id"], r["on_hand"], r["reserved"], r["safety_stock"]
     )
-
-
-async def lock_stock(conn: asyncpg.Connection, skus: Iterable[str]) -> list[domain.StockLevel]:
-    """Every warehouse's row of these SKUs, locked in (sku, warehouse_id) order: from here
-    to the end of the transaction nobody else can reserve, release or receive them."""
-    rows = await conn.fetch(
-        """SELECT sku, warehouse_id, on_hand, reserved, safety_stock FROM stock
-           WHERE sku = ANY($1::text[]) ORDER BY sku, warehouse_id FOR UPDATE""",
-        sorted(set(skus)),
-    )
-    return [_level(r) for r in rows]
 
 
 async def lock_stock_row(
@@ -97,6 +86,60 @@ async def change_stock(
     return snapshots
 
 
+async def lock_levels_of_skus(
+    conn: asyncpg.Connection, skus: Iterable[str]
+) -> list[domain.LevelSnapshot]:
+    """Every warehouse's row of these SKUs, locked in (sku, warehouse_id) order, with
+    what its level event carries: from here to the end of the transaction nobody else
+    can reserve, release or receive them."""
+    rows = await conn.fetch(
+        f"""WITH changed AS MATERIALIZED (
+                SELECT sku, warehouse_id, on_hand, reserved, safety_stock, version FROM stock
+                WHERE sku = ANY($1::text[]) ORDER BY sku, warehouse_id FOR UPDATE)
+            {_SNAPSHOT} ORDER BY c.sku, c.warehouse_id""",
+        sorted(set(skus)),
+    )
+    return [_snapshot(r) for r in rows]
+
+
+async def lock_levels(
+    conn: asyncpg.Connection, keys: Iterable[StockKey]
+) -> list[domain.LevelSnapshot]:
+    """These rows (those that exist), locked in (sku, warehouse_id) order, with what
+    their level events carry."""
+    wanted = sorted(set(keys))
+    rows = await conn.fetch(
+        f"""WITH changed AS MATERIALIZED (
+                SELECT s.sku, s.warehouse_id, s.on_hand, s.reserved, s.safety_stock, s.version
+                FROM stock s JOIN unnest($1::text[], $2::text[]) AS k (sku, warehouse_id)
+                  USING (sku, warehouse_id)
+                ORDER BY s.sku, s.warehouse_id FOR UPDATE OF s)
+            {_SNAPSHOT} ORDER BY c.sku, c.warehouse_id""",
+        [k[0] for k in wanted],
+        [k[1] for k in wanted],
+    )
+    return [_snapshot(r) for r in rows]
+
+
+async def move_stock(
+    conn: asyncpg.Connection, moves: Mapping[StockKey, tuple[int, int, int]]
+) -> None:
+    """Apply (on_hand, reserved, version) deltas to rows this transaction holds locked
+    (``domain.StockBook.net_changes``), in one pipelined round trip. The table's CHECKs
+    still refuse anything that would oversell."""
+    if not moves:
+        return
+    await conn.executemany(
+        """UPDATE stock SET on_hand = on_hand + $3, reserved = reserved + $4,
+                            version = version + $5, updated_at = now()
+           WHERE sku = $1 AND warehouse_id = $2""",
+        [
+            (sku, warehouse_id, d_on_hand, d_reserved, d_version)
+            for (sku, warehouse_id), (d_on_hand, d_reserved, d_version) in sorted(moves.items())
+        ],
+    )
+
+
 async def snapshots(
     conn: asyncpg.Connection, keys: Iterable[StockKey]
 ) -> list[domain.LevelSnapshot]:
@@ -152,7 +195,9 @@ async def set_stock(
 # --- incoming stock ---
 
 
-async def incoming(conn: asyncpg.Connection, skus: Iterable[str]) -> list[domain.Incoming]:
+async def incoming(conn: asyncpg.Connection, skus: Collection[str]) -> list[domain.Incoming]:
+    if not skus:
+        return []
     rows = await conn.fetch(
         """SELECT sku, warehouse_id, quantity - received AS outstanding, expected_date
            FROM incoming_stock WHERE sku = ANY($1::text[]) AND received < quantity""",
