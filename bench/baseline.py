@@ -7,14 +7,26 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.resources import cpu_seconds
 
-async def broker_round_trip(bootstrap: str, records: int = 50_000, size: int = 400) -> float:
-    """Records/s from the first send (acks=all) until a consumer has read the last one."""
+
+@dataclass(frozen=True)
+class RoundTrip:
+    records_per_s: float
+    # CPU of the client and the broker per record produced and consumed back: what moving
+    # one record costs this machine, whatever else runs beside it
+    cpu_ms_per_record: float
+
+
+async def broker_round_trip(bootstrap: str, records: int = 50_000, size: int = 400) -> RoundTrip:
+    """Records/s from the first send (acks=all) until a consumer has read the last one,
+    and the CPU it took (this process and the broker; nothing else runs yet)."""
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -38,6 +50,7 @@ async def broker_round_trip(bootstrap: str, records: int = 50_000, size: int = 4
                 batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
                 seen += sum(len(part) for part in batch.values())
 
+        cpu_before, client_before = cpu_seconds([]), time.process_time()
         started = time.perf_counter()
         reader = asyncio.create_task(read_all())
         acks = [
@@ -45,7 +58,10 @@ async def broker_round_trip(bootstrap: str, records: int = 50_000, size: int = 4
         ]
         await asyncio.gather(*acks)
         await reader
-        return records / (time.perf_counter() - started)
+        wall = time.perf_counter() - started
+        broker_cpu = cpu_seconds([]).get("broker", 0.0) - cpu_before.get("broker", 0.0)
+        cpu = broker_cpu + time.process_time() - client_before
+        return RoundTrip(records / wall, cpu * 1000 / records)
     finally:
         await producer.stop()
         await consumer.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -35,6 +36,7 @@ from rich.table import Table
 
 from bench.baseline import broker_round_trip, postgres_commits
 from bench.resources import MemorySampler, cpu_seconds, cpu_share, profile_busiest
+from bench.traffic import records_per_topic, traffic
 from services.order.domain import order_id_for
 from shared.runtime.infra.stack import infrastructure
 from shared.runtime.storefront import publish_orders
@@ -42,6 +44,7 @@ from tests.e2e.lifecycle import TERMINAL, ample_seed, orders, start_pipeline
 from tests.integration.harness import Stack, header
 
 RESULTS = Path(__file__).parent / "results"
+WARM_UP_ORDERS = 200
 # every simulated stage at zero delay, the warehouses' trip and wave windows included:
 # the bench times the pipeline, not the clocks of the demo's warehouse floors
 ZERO_DELAY = {
@@ -52,7 +55,9 @@ console = Console()
 
 @dataclass
 class Report:
+    machine_cores: int = 0
     machine_broker_records_per_s: float = 0.0
+    machine_broker_cpu_ms_per_record: float = 0.0  # client + broker, produce + consume
     machine_pg_single_commits_per_s: float = 0.0
     machine_pg_batched_rows_per_s: float = 0.0
     orders: int = 0
@@ -69,6 +74,10 @@ class Report:
     peak_pss_mib: float = 0.0
     peak_pss_by_process_mib: dict[str, float] = field(default_factory=dict)
     cores_by_process: dict[str, float] = field(default_factory=dict)  # throughput phase
+    records_produced_per_order: float = 0.0
+    records_consumed_per_order: float = 0.0
+    broker_only_ceiling_orders_per_s: float = 0.0
+    records_per_order_by_topic: dict[str, float] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,7 +175,10 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
         stack = Stack(bootstrap, infra.database_url("bench"), workdir)
         try:
             console.print("measuring the broker and PostgreSQL on their own …")
-            report.machine_broker_records_per_s = await broker_round_trip(bootstrap)
+            round_trip = await broker_round_trip(bootstrap)
+            report.machine_cores = os.cpu_count() or 1
+            report.machine_broker_records_per_s = round_trip.records_per_s
+            report.machine_broker_cpu_ms_per_record = round_trip.cpu_ms_per_record
             single, batched = await postgres_commits(stack.database_url)
             report.machine_pg_single_commits_per_s = single
             report.machine_pg_batched_rows_per_s = batched
@@ -177,7 +189,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
             memory = MemorySampler([s.proc.pid for s in pipeline.values() if s.proc])
             memory.start()
             console.print("warming up …")
-            await run_orders(stack, watcher, orders(200, "warm", seed=3), rate=200)
+            await run_orders(stack, watcher, orders(WARM_UP_ORDERS, "warm", seed=3), rate=200)
 
             console.print(f"throughput: {args.orders} orders as fast as they go …")
             bodies = orders(args.orders, "tput", seed=4)
@@ -195,6 +207,19 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
             )
             if profiling is not None:
                 report.profile = await profiling
+            counts = await records_per_topic(stack.bootstrap)
+            finished = WARM_UP_ORDERS + args.orders
+            moved = traffic(
+                counts, running={name.rsplit(".", 1)[-1] for name in pipeline}, orders=finished
+            )
+            report.records_per_order_by_topic = {
+                topic: round(n / finished, 2) for topic, n in sorted(counts.items()) if n
+            }
+            report.records_produced_per_order = round(moved.produced_per_order, 1)
+            report.records_consumed_per_order = round(moved.consumed_per_order, 1)
+            report.broker_only_ceiling_orders_per_s = moved.ceiling(
+                round_trip.cpu_ms_per_record, report.machine_cores
+            )
 
             rate = args.latency_rate or max(report.sustained_orders_per_s / 2, 1.0)
             report.latency_rate = rate
@@ -224,12 +249,24 @@ def show(report: Report) -> None:
     table.add_column("value", justify="right")
     table.add_column("target / context")
     table.add_row("broker round trip", f"{report.machine_broker_records_per_s:,.0f} rec/s",
-                  "raw produce → consume, this machine")  # fmt: skip
+                  f"raw produce → consume; {report.machine_broker_cpu_ms_per_record * 1000:,.0f}"
+                  " µs CPU per record (client + broker)")  # fmt: skip
     table.add_row(
         "PostgreSQL single-row commits", f"{report.machine_pg_single_commits_per_s:,.0f}/s", ""
     )
     table.add_row("PostgreSQL batched rows", f"{report.machine_pg_batched_rows_per_s:,.0f}/s", "")
     table.add_row("sustained lifecycle", f"{report.sustained_orders_per_s:,.1f} orders/s", "≥ 500")
+    table.add_row(
+        "broker traffic per order",
+        f"{report.records_produced_per_order:.1f} produced, "
+        f"{report.records_consumed_per_order:.1f} consumed",
+        "records, all topics, by the running services",
+    )
+    table.add_row(
+        "broker-only ceiling",
+        f"{report.broker_only_ceiling_orders_per_s:,.0f} orders/s",
+        f"{report.machine_cores} cores doing nothing but that traffic",
+    )
     for name, lat in (("publish → visible in portal", report.visible_ms),
                       ("  of which publish → order.placed", report.order_hop_ms),
                       ("  and order.placed → visible", report.portal_hop_ms),
