@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,7 +18,15 @@ import pytest
 from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
 from services.fulfillment.shipping.domain.calendar import add_business_days
 from services.fulfillment.shipping.domain.shipment import shipment_id_for
-from shared.schemas.events.fulfillment import CarrierUpdate, ItemCount, Package, Packed
+from shared.runtime.topics import ensure_topics
+from shared.schemas import Envelope, Message, to_headers
+from shared.schemas.events.fulfillment import (
+    CarrierUpdate,
+    ItemCount,
+    Package,
+    Packed,
+    TrackingStatus,
+)
 from shared.schemas.events.order import OrderCancelled, OrderPlaced
 from tests.factories import placed_event
 from tests.integration.harness import ServiceProcess, Stack, data, eventually, header
@@ -122,6 +130,47 @@ async def execute(stack: Stack, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def publish_as_one_run(stack: Stack, topic: str, messages: list[Message]) -> None:
+    """Publish under one key, so into one partition: a consumer that finds them there
+    gets them in one poll, as one run of each handler (interleaved records of another
+    handler end a run). Shipping reads the order id from the data, not from the key."""
+    envelopes = [
+        Envelope(type=m.TYPE, source="test/storefront", data=m.to_json(), subject=m.subject)
+        for m in messages
+    ]
+    await stack.publish(topic, [(b"one-run", e.data, to_headers(e)) for e in envelopes])
+
+
+def run_sizes(shipping: ServiceProcess, event: str) -> list[int]:
+    """For each time ``event`` was logged in a Batched handler: how many records its run had."""
+    lines = shipping.log_path.read_text().splitlines()
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    return [e["batched_records"] for e in logged if e["event"] == event and "batched_records" in e]
+
+
+async def no_run_went_again(shipping: ServiceProcess) -> None:
+    """A run that fails is redone record by record, which would hide a broken batch."""
+    assert await shipping.metric("conveyor_retries_total", kind="handler") == 0, shipping.log()
+
+
+async def shipment_row(stack: Stack, order_id: str) -> asyncpg.Record:
+    [row] = await stack.query(
+        """SELECT status, estimated_delivery, last_scan_at,
+                  (SELECT count(*) FROM shipping_service.tracking_scans t
+                    WHERE t.shipment_id = s.shipment_id) AS scans,
+                  (SELECT array_agg(milestone ORDER BY milestone)
+                     FROM shipping_service.shipment_milestones m
+                    WHERE m.shipment_id = s.shipment_id) AS milestones,
+                  (SELECT count(*) FROM shipping_service.carrier_calls c
+                    WHERE c.shipment_id = s.shipment_id AND c.operation = 'buy_label') AS buys,
+                  (SELECT count(*) FROM shipping_service.simulated_tracking p
+                    WHERE p.shipment_id = s.shipment_id) AS enrolled
+             FROM shipping_service.shipments s WHERE order_id = $1""",
+        order_id,
+    )
+    return row
 
 
 def signed(body: bytes, secret: str = DEV_WEBHOOK_SECRET) -> dict[str, str]:
@@ -387,11 +436,14 @@ async def test_redelivered_or_rolled_back_packing_buys_one_label(stack: Stack) -
     [packed_id] = await stack.publish_messages("packing.events", [packed(redelivered)])
     await stack.publish_messages("packing.events", [packed(redelivered)], id=packed_id)
     await stack.publish_messages("packing.events", [packed(redelivered)])  # a new ce_id
-    await stack.publish_messages("packing.events", [packed(rolled_back, "WH-BER")])
     # cancelled before it was packed (and the cancellation seen first): no label
     await stack.publish_messages(
         "order.events", [placed(cancelled_first), cancelled(cancelled_first)]
     )
+    await settled(stack, shipping, consumed=7)
+    # only now: a run that fails is redone record by record, and the other packings in
+    # it would ask the carrier again (with their keys: for the same labels)
+    await stack.publish_messages("packing.events", [packed(rolled_back, "WH-BER")])
     await settled(stack, shipping, consumed=8)
     await stack.publish_messages("packing.events", [packed(cancelled_first)])
     await settled(stack, shipping, consumed=9)
@@ -482,8 +534,9 @@ async def test_killed_after_commit_before_the_offset_ships_once(stack: Stack) ->
     )
     order_id = new_order_id()
     await stack.publish_messages("packing.events", [packed(order_id)])
-    await stack.publish_messages("order.events", [placed(order_id)])
     assert await doomed.exited() == -9  # SIGKILL, right after its first batch committed
+    # only now: in the doomed one's first batch, it would ship without the simulator
+    await stack.publish_messages("order.events", [placed(order_id)])
 
     restarted = await stack.start(SHIPPING, shipping_simulator_step_seconds="0")
     await until(stack, order_id, LABEL, DISPATCHED, TRACKING, TRACKING, TRACKING, DELIVERED)
@@ -497,3 +550,133 @@ async def test_killed_after_commit_before_the_offset_ships_once(stack: Stack) ->
     assert len(await label_calls(stack, shipment)) == 1
     [sold] = await stack.query("SELECT calls FROM shipping_service.simulated_carrier_labels")
     assert sold["calls"] == 1
+
+
+async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack) -> None:
+    """Records published while the service is down come in its first poll, so each
+    handler gets its records as one run, repeats included. Every order must end as the
+    records one by one leave it (docs/shipping.md, "What each message does")."""
+    a, b, c, d, e, f, g = (new_order_id() for _ in range(7))
+    await ensure_topics(stack.bootstrap)  # with their partitions, before the service is up
+    await publish_as_one_run(
+        stack,
+        "order.events",
+        [placed(a), placed(b), placed(a), placed(c, country="DE"), placed(e), placed(f)],
+    )
+    await publish_as_one_run(
+        stack,
+        "packing.events",
+        [packed(b), packed(c, "WH-BER"), packed(c, "WH-BER"), packed(d), packed(a, boxes=1)],
+    )
+    # the simulator enrolls each dispatch, but its first scan is an hour away
+    step = "3600"
+    shipping = await stack.start(SHIPPING, shipping_simulator_step_seconds=step)
+    await settled(stack, shipping, consumed=6 + 5)
+    await no_run_went_again(shipping)
+
+    dispatches: dict[str, dict[str, Any]] = {}
+    for order_id, boxes in ((a, 1), (b, 2), (c, 2)):
+        (_, label), (_, dispatches[order_id]) = await until(stack, order_id, LABEL, DISPATCHED)
+        check_dispatch(dispatches[order_id], label, boxes)
+        shipment = await shipment_row(stack, order_id)
+        assert (shipment["status"], shipment["buys"], shipment["enrolled"]) == ("dispatched", 1, 1)
+        assert shipment["milestones"] == ["dispatched", "label_purchased"]
+    for order_id in (d, e, f):
+        assert await events(stack, order_id) == []
+    assert (await shipment_row(stack, d))["status"] == "awaiting_order"
+    assert max(run_sizes(shipping, "shipping.placed_again")) == 6
+    assert max(run_sizes(shipping, "shipping.packed_again")) == 5
+    shipping.stop()
+
+    # the second runs: D placed at last (its packing waited), twice; E and F packed (they
+    # were placed), E twice; carrier updates for A, B and C, with repeats, a stale scan,
+    # and a number nobody issued
+    t0 = datetime.now(UTC)
+    later = add_business_days(date.fromisoformat(dispatches[b]["estimated_delivery"]), 2)
+
+    def scan(
+        order_id: str,
+        event_id: str,
+        status: TrackingStatus,
+        at: timedelta,
+        *,
+        number: str | None = None,  # the master's, unless given
+        estimated_delivery: date | None = None,
+    ) -> CarrierUpdate:
+        dispatch = dispatches[order_id]
+        return CarrierUpdate(
+            order_id=order_id,
+            carrier=dispatch["carrier"],
+            tracking_number=number or dispatch["tracking_number"],
+            carrier_event_id=f"{order_id}:{event_id}",
+            status=status,
+            occurred_at=t0 + at,
+            estimated_delivery=estimated_delivery,
+        )
+
+    hour = timedelta(hours=1)
+    await publish_as_one_run(stack, "order.events", [placed(d), placed(g), placed(d)])
+    await publish_as_one_run(
+        stack, "packing.events", [packed(e), packed(f, "WH-NJ", boxes=1), packed(e)]
+    )
+    await publish_as_one_run(
+        stack,
+        "shipping.commands",
+        [
+            scan(a, "1", "in_transit", 0 * hour),
+            scan(b, "1", "in_transit", 1 * hour),
+            scan(a, "2", "out_for_delivery", 1 * hour),
+            scan(b, "2", "delayed", 2 * hour, estimated_delivery=later),
+            scan(a, "3", "delivered", 2 * hour),
+            scan(a, "3", "delivered", 2 * hour),  # the carrier's retry: nothing more
+            scan(b, "3", "in_transit", 0 * hour),  # older than the last: status stays
+            scan(a, "4", "in_transit", 3 * hour, number="NOPE123"),
+            scan(
+                c,
+                "1",
+                "delivered",
+                1 * hour,
+                number=dispatches[c]["packages"][0]["tracking_number"],
+            ),
+            scan(c, "2", "delivered", 2 * hour),  # delivered before: reported, no delivery
+        ],
+    )
+    shipping = await stack.start(SHIPPING, shipping_simulator_step_seconds=step)
+    await settled(stack, shipping, consumed=3 + 3 + 10)
+    await no_run_went_again(shipping)
+
+    found = {
+        a: await until(stack, a, LABEL, DISPATCHED, TRACKING, TRACKING, TRACKING, DELIVERED),
+        b: await until(stack, b, LABEL, DISPATCHED, TRACKING, TRACKING, EXCEPTION, TRACKING),
+        c: await until(stack, c, LABEL, DISPATCHED, TRACKING, DELIVERED, TRACKING),
+    }
+    for order_id, boxes in ((d, 2), (e, 2), (f, 1)):
+        (_, label), (_, dispatch) = await until(stack, order_id, LABEL, DISPATCHED)
+        check_dispatch(dispatch, label, boxes)
+    assert await events(stack, g) == []
+    for order_id, expected in (
+        (a, ["1", "2", "3"]),
+        (b, ["1", "2", "3"]),
+        (c, ["1", "2"]),
+    ):
+        reported = [data for t, data in found[order_id] if t == TRACKING]
+        assert [r["carrier_event_id"] for r in reported] == [f"{order_id}:{n}" for n in expected]
+    *_, (_, delay), (_, stale) = found[b]
+    assert (delay["status"], delay["estimated_delivery"]) == ("delayed", later.isoformat())
+    assert (stale["status"], stale["estimated_delivery"]) == ("in_transit", later.isoformat())
+
+    expected_rows = {
+        a: ("delivered", 3, ["delivered", "dispatched", "label_purchased"], t0 + 2 * hour),
+        b: ("delayed", 3, ["dispatched", "label_purchased"], t0 + 2 * hour),
+        c: ("delivered", 2, ["delivered", "dispatched", "label_purchased"], t0 + 1 * hour),
+        **{o: ("dispatched", 0, ["dispatched", "label_purchased"], None) for o in (d, e, f)},
+    }
+    for order_id, (status_, scans, milestones, last_scan_at) in expected_rows.items():
+        row = await shipment_row(stack, order_id)
+        assert (row["status"], row["scans"], row["milestones"]) == (status_, scans, milestones)
+        assert row["last_scan_at"] == last_scan_at
+        assert (row["buys"], row["enrolled"]) == (1, 1)
+    assert (await shipment_row(stack, b))["estimated_delivery"] == later
+    assert max(run_sizes(shipping, "shipping.placed_again")) == 3
+    assert max(run_sizes(shipping, "shipping.packed_again")) == 3
+    assert max(run_sizes(shipping, "shipping.scan_again")) == 10

@@ -1,6 +1,6 @@
 """Carrier calls as the handlers make them: bounded retries with backoff for calls that
 got no answer, and every attempt with its result recorded in ``carrier_calls`` in the
-handler's transaction.
+handler's transaction (queued with the run's other writes).
 
 The calls run inside that transaction. That is safe because the only call with an
 effect, buying a label, is idempotent by a key derived from the packing: if the
@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-import asyncpg
 from prometheus_client import Counter, Histogram
 
 from services.fulfillment.shipping.carrier import CarrierAdapter, CarrierError, Label, LabelRequest
 from services.fulfillment.shipping.domain.shopping import Quote
 from services.fulfillment.shipping.store import carrier as store
 from services.fulfillment.shipping.store.shipments import ShipmentRow
+from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.external import Meters, NoAnswer, RetryPolicy, call_recorded
 from shared.runtime.logging import get_logger
 from shared.schemas import Envelope
@@ -56,13 +56,13 @@ class CarrierCalls:
 
     async def rates(
         self,
-        conn: asyncpg.Connection,
+        writes: Writes,
         cause: Envelope,
         shipment: ShipmentRow,
         request: LabelRequest,
     ) -> list[Quote]:
         return await self._call(
-            conn,
+            writes,
             cause,
             shipment,
             operation="rates",
@@ -74,7 +74,7 @@ class CarrierCalls:
 
     async def buy_label(
         self,
-        conn: asyncpg.Connection,
+        writes: Writes,
         cause: Envelope,
         shipment: ShipmentRow,
         request: LabelRequest,
@@ -82,7 +82,7 @@ class CarrierCalls:
         key: str,
     ) -> Label:
         return await self._call(
-            conn,
+            writes,
             cause,
             shipment,
             operation="buy_label",
@@ -94,7 +94,7 @@ class CarrierCalls:
 
     async def _call(
         self,
-        conn: asyncpg.Connection,
+        writes: Writes,
         cause: Envelope,
         shipment: ShipmentRow,
         *,
@@ -107,8 +107,8 @@ class CarrierCalls:
         async def record(
             *, attempt: int, answer: T | None, error: str | None, duration_ms: float
         ) -> None:
-            await store.record_call(
-                conn,
+            store.record_call(
+                writes,
                 order_id=shipment.order_id,
                 shipment_id=shipment.shipment_id,
                 operation=operation,

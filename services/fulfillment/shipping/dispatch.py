@@ -1,17 +1,17 @@
 """Ship one packed shipment of a placed order: quote, choose, buy the label, dispatch.
 
 All in the caller's unit of work: the label, the tracking numbers, the shipment's new
-status, the milestones and both events commit together or not at all. The purchase is
-keyed by the packing, so a retry after a rollback or a crash gets the same label.
+status, the milestones and both events commit together or not at all. The carrier is
+called at once; what the dispatch writes is queued in the run's :class:`Writes`, for the
+handler to write with the rest of its run. The purchase is keyed by the packing, so a
+retry after a rollback or a crash gets the same label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import asyncpg
 
 from services.fulfillment.shipping.calls import CarrierCalls
 from services.fulfillment.shipping.carrier import CarrierAdapter, Label, LabelRequest, Place
@@ -21,6 +21,7 @@ from services.fulfillment.shipping.domain.shopping import SERVICE_LEVEL_DAYS, pr
 from services.fulfillment.shipping.network import Warehouse
 from services.fulfillment.shipping.store import shipments as store
 from services.fulfillment.shipping.store.shipments import OrderRow, ShipmentRow
+from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.external import RetryPolicy
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -47,7 +48,8 @@ class Dispatched:
     destination: str
 
 
-DispatchHook = Callable[[asyncpg.Connection, Dispatched, Envelope], Awaitable[None]]
+# queues its own writes with the dispatch's
+DispatchHook = Callable[[Writes, Dispatched, Envelope], None]
 
 
 class UnknownWarehouse(Exception):
@@ -94,7 +96,12 @@ class Dispatcher:
         self.clock = clock
 
     async def ship(
-        self, uow: UnitOfWork, cause: Envelope, order: OrderRow, shipment: ShipmentRow
+        self,
+        uow: UnitOfWork,
+        writes: Writes,
+        cause: Envelope,
+        order: OrderRow,
+        shipment: ShipmentRow,
     ) -> None:
         assert order.placed_at and order.ship_to and order.service_level, "order not placed"
         warehouse = self.warehouses.get(shipment.warehouse_id)
@@ -109,11 +116,11 @@ class Dispatcher:
             ship_date=now.date(),
             recipient_email=order.customer.email if order.customer else None,
         )
-        quotes = await self.calls.rates(uow.conn, cause, shipment, request)
+        quotes = await self.calls.rates(writes, cause, shipment, request)
         deadline = promised_by(order.placed_at.date(), order.service_level, self.days_by_level)
         choice = shop(quotes, deadline)
         key = label_key_for(shipment.packing_id)
-        label = await self.calls.buy_label(uow.conn, cause, shipment, request, choice.quote, key)
+        label = await self.calls.buy_label(writes, cause, shipment, request, choice.quote, key)
         if label.estimated_delivery > deadline:
             log.warning(
                 "shipping.promise_missed",
@@ -122,19 +129,16 @@ class Dispatcher:
                 promised_by=deadline.isoformat(),
                 estimated_delivery=label.estimated_delivery.isoformat(),
             )
-        await store.record_label(uow.conn, shipment, key, label, choice)
+        store.record_label(writes, shipment, key, label, choice)
         purchased = await self._emit_label_purchased(uow, cause, shipment, label, now)
         dispatched = await self._emit_dispatched(uow, cause, shipment, label, now)
-        await store.add_milestones(
-            uow.conn,
-            shipment.shipment_id,
-            [("label_purchased", purchased.id), ("dispatched", dispatched.id)],
-        )
+        store.add_milestone(writes, shipment.shipment_id, "label_purchased", purchased.id)
+        store.add_milestone(writes, shipment.shipment_id, "dispatched", dispatched.id)
         if self.on_dispatch is not None:
             origin = f"{warehouse.city}, {warehouse.region}"
             destination = f"{order.ship_to.city}, {order.ship_to.country}"
             parcel = Dispatched(shipment, label, origin, destination)
-            await self.on_dispatch(uow.conn, parcel, dispatched)
+            self.on_dispatch(writes, parcel, dispatched)
 
     async def _emit_label_purchased(
         self, uow: UnitOfWork, cause: Envelope, shipment: ShipmentRow, label: Label, now: datetime

@@ -1,18 +1,28 @@
 """Order and packing events in → shipments out; carrier updates in → tracking events out.
-One unit of work per message (the runtime's).
 
 ``order.placed`` and ``packing.packed`` travel on different topics, so either may come
 first. Both lock the order's row, so they meet there one after the other: whichever
 comes second finds the other's facts and ships.
+
+Set-based (:class:`Batched`): a run of either locks its orders and shipments in a query
+or two, calls the carrier record by record in the run's order, and writes what the run
+changed at its end (``store/writes.py``). A run leaves what the records one by one
+would have left, with the same events in the same order; a record repeated within the
+run finds what the first one did, in memory.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
 
 from services.fulfillment.shipping import tracking
 from services.fulfillment.shipping.dispatch import Dispatcher
 from services.fulfillment.shipping.domain.shipment import ShipmentStatus, shipment_id_for
 from services.fulfillment.shipping.store import shipments as store
-from shared.runtime.consumer import Handler
+from services.fulfillment.shipping.store.shipments import OrderRow, ShipmentRow
+from services.fulfillment.shipping.store.writes import Writes
+from shared.runtime.consumer import Batched, Handler
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
@@ -28,26 +38,60 @@ class ShippingHandlers:
 
     def handlers(self) -> dict[str, Handler]:
         return {
-            OrderPlaced.TYPE: self.on_order_placed,
+            OrderPlaced.TYPE: Batched(self.on_orders_placed),
             OrderCancelled.TYPE: self.on_order_cancelled,
-            Packed.TYPE: self.on_packed,
-            CarrierUpdate.TYPE: tracking.on_carrier_update,
+            Packed.TYPE: Batched(self.on_packed),
+            CarrierUpdate.TYPE: Batched(tracking.on_carrier_updates),
         }
 
-    async def on_order_placed(self, uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    async def on_orders_placed(
+        self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
+    ) -> None:
         """Remember what a label needs; ship whatever was packed before it arrived."""
-        assert isinstance(message, OrderPlaced)
-        if await store.insert_placed(uow.conn, message):
-            return  # the first news of this order: nothing can have been packed yet
-        order = await store.lock_order(uow.conn, message.order_id)
-        if order.placed:
-            log.info("shipping.placed_again", order_id=message.order_id)
-            return
-        order = await store.record_placed(uow.conn, message)
-        if order.cancelled:
-            return
-        for shipment in await store.lock_awaiting(uow.conn, message.order_id):
-            await self.dispatcher.ship(uow, envelope, order, shipment)
+        firsts: dict[str, OrderPlaced] = {}  # each order's first order.placed in the run
+        for message, _ in events:
+            assert isinstance(message, OrderPlaced)
+            firsts.setdefault(message.order_id, message)
+        inserted = await store.insert_placed(uow.conn, list(firsts.values()))
+        placed, awaiting = await self._place_known_orders(
+            uow, [m for m in firsts.values() if m.order_id not in inserted]
+        )
+        writes = Writes()
+        seen: set[str] = set()
+        for message, envelope in events:
+            assert isinstance(message, OrderPlaced)
+            repeat = message.order_id in seen
+            seen.add(message.order_id)
+            if not repeat and message.order_id in inserted:
+                continue  # the first news of this order: nothing can have been packed yet
+            if repeat or message.order_id not in placed:
+                log.info("shipping.placed_again", order_id=message.order_id)
+                continue
+            order = placed[message.order_id]
+            if order.cancelled:
+                continue
+            for shipment in awaiting.get(message.order_id, []):
+                await self.dispatcher.ship(uow, writes, envelope, order, shipment)
+        await writes.flush(uow.conn)
+
+    @staticmethod
+    async def _place_known_orders(
+        uow: UnitOfWork, known: list[OrderPlaced]
+    ) -> tuple[dict[str, OrderRow], dict[str, list[ShipmentRow]]]:
+        """Orders that had a row already (packed or cancelled first, or placed before):
+        those placed now, and the shipments of those not cancelled that wait for them."""
+        if not known:
+            return {}, {}
+        orders = await store.lock_orders(uow.conn, (m.order_id for m in known))
+        placed = await store.record_placed(
+            uow.conn, [m for m in known if not orders[m.order_id].placed]
+        )
+        shipping = [order_id for order_id, order in placed.items() if not order.cancelled]
+        awaiting: dict[str, list[ShipmentRow]] = {}
+        if shipping:
+            for shipment in await store.lock_awaiting(uow.conn, shipping):
+                awaiting.setdefault(shipment.order_id, []).append(shipment)
+        return placed, awaiting
 
     async def on_order_cancelled(
         self, uow: UnitOfWork, message: Message, envelope: Envelope
@@ -56,31 +100,71 @@ class ShippingHandlers:
         assert isinstance(message, OrderCancelled)
         await store.lock_order(uow.conn, message.order_id)
         await store.record_cancelled(uow.conn, message.order_id)
-        for shipment in await store.lock_awaiting(uow.conn, message.order_id):
-            await store.set_status(uow.conn, shipment.shipment_id, ShipmentStatus.CANCELLED)
+        writes = Writes()
+        for shipment in await store.lock_awaiting(uow.conn, [message.order_id]):
+            store.set_status(writes, shipment.shipment_id, ShipmentStatus.CANCELLED)
+        await writes.flush(uow.conn)
         if shipped := await store.count_with_carrier(uow.conn, message.order_id):
             log.warning("shipping.cancelled_after_dispatch", shipments=shipped)
 
-    async def on_packed(self, uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    async def on_packed(self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
         """One shipment per packing: ship it now if the order is placed, else later."""
-        assert isinstance(message, Packed)
-        order = await store.lock_order(uow.conn, message.order_id)
-        shipment_id = shipment_id_for(message.packing_id)
-        shipment = await store.insert_shipment(uow.conn, shipment_id, message, envelope.id)
-        if shipment is None:
-            log.info("shipping.packed_again", packing_id=message.packing_id)
-            shipment = await store.lock_shipment(uow.conn, shipment_id)
-            assert shipment is not None
+        orders = await store.lock_or_create_orders(
+            uow.conn,
+            (message.order_id for message, _ in events),  # type: ignore[attr-defined]
+        )
+        shipments, new = await self._lock_or_create_shipments(uow, events)
+        writes = Writes()
+        for message, envelope in events:
+            assert isinstance(message, Packed)
+            shipment_id = shipment_id_for(message.packing_id)
+            if shipment_id in new:
+                new.remove(shipment_id)  # a later one in the run is a repeat
+            else:
+                log.info("shipping.packed_again", packing_id=message.packing_id)
+            shipments[shipment_id] = await self._ship_if_placed(
+                uow, writes, envelope, orders[message.order_id], shipments[shipment_id]
+            )
+        await writes.flush(uow.conn)
+
+    @staticmethod
+    async def _lock_or_create_shipments(
+        uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
+    ) -> tuple[dict[str, ShipmentRow], set[str]]:
+        """The run's shipments, locked, by id; and the ids of those created now."""
+        firsts: dict[str, tuple[str, Packed, str]] = {}  # each packing's first record
+        for message, envelope in events:
+            assert isinstance(message, Packed)
+            shipment_id = shipment_id_for(message.packing_id)
+            firsts.setdefault(shipment_id, (shipment_id, message, envelope.id))
+        shipments = await store.insert_shipments(uow.conn, list(firsts.values()))
+        new = set(shipments)
+        if packed_before := firsts.keys() - new:
+            shipments.update(await store.lock_shipments(uow.conn, packed_before))
+        assert shipments.keys() == firsts.keys()
+        return shipments, new
+
+    async def _ship_if_placed(
+        self,
+        uow: UnitOfWork,
+        writes: Writes,
+        cause: Envelope,
+        order: OrderRow,
+        shipment: ShipmentRow,
+    ) -> ShipmentRow:
+        """The shipment as the packing leaves it (only its status matters to the rest of
+        the run)."""
         if shipment.status != ShipmentStatus.AWAITING_ORDER:
-            return  # labelled (or cancelled) before: a redelivery buys nothing
+            return shipment  # labelled (or cancelled) before: a redelivery buys nothing
         if order.cancelled:
-            await store.set_status(uow.conn, shipment_id, ShipmentStatus.CANCELLED)
-            log.warning("shipping.packed_after_cancellation", packing_id=message.packing_id)
-            return
+            store.set_status(writes, shipment.shipment_id, ShipmentStatus.CANCELLED)
+            log.warning("shipping.packed_after_cancellation", packing_id=shipment.packing_id)
+            return dataclasses.replace(shipment, status=ShipmentStatus.CANCELLED)
         if not order.placed:
-            log.info("shipping.waiting_for_order", packing_id=message.packing_id)
-            return
-        await self.dispatcher.ship(uow, envelope, order, shipment)
+            log.info("shipping.waiting_for_order", packing_id=shipment.packing_id)
+            return shipment
+        await self.dispatcher.ship(uow, writes, cause, order, shipment)
+        return dataclasses.replace(shipment, status=ShipmentStatus.DISPATCHED)
 
 
 def build(dispatcher: Dispatcher) -> dict[str, Handler]:

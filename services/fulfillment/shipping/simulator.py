@@ -24,6 +24,7 @@ from services.fulfillment.shipping.dispatch import Dispatched
 from services.fulfillment.shipping.domain import simulation
 from services.fulfillment.shipping.domain.calendar import add_business_days
 from services.fulfillment.shipping.store import simulation as store
+from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.consumer import TRANSIENT
 from shared.runtime.logging import get_logger
 from shared.runtime.service import ServiceContext
@@ -57,9 +58,7 @@ class TrackingSimulator:
         self.channel = wake_channel(schema)
         self._wake = asyncio.Event()
 
-    async def enroll(
-        self, conn: asyncpg.Connection, parcel: Dispatched, dispatched: Envelope
-    ) -> None:
+    def enroll(self, writes: Writes, parcel: Dispatched, dispatched: Envelope) -> None:
         """The carrier has the parcel: plan its scans (in the dispatch's transaction)."""
         s = self.settings
         shipment = parcel.shipment
@@ -83,7 +82,7 @@ class TrackingSimulator:
             traceparent=dispatched.traceparent,
         )
         # the table's trigger notifies the simulator at commit
-        await store.enroll(conn, on_the_road, first_scan_after_s=s.step_seconds)
+        store.enroll(writes, on_the_road, first_scan_after_s=s.step_seconds)
 
     async def run(self, ctx: ServiceContext, stopping: asyncio.Event) -> None:
         # LISTEN on a connection of its own: the pool's few connections stay for work

@@ -7,12 +7,21 @@ safely in PostgreSQL, and every scan takes the same path, whoever reported it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from services.fulfillment.shipping.domain.shipment import Scan, apply_scan, exception_reason
+from services.fulfillment.shipping.domain.shipment import (
+    Scan,
+    ScanOutcome,
+    Tracking,
+    apply_scan,
+    exception_reason,
+)
 from services.fulfillment.shipping.store import shipments as shipment_store
 from services.fulfillment.shipping.store import tracking as store
+from services.fulfillment.shipping.store.shipments import ShipmentRow
+from services.fulfillment.shipping.store.writes import Writes
 from services.fulfillment.shipping.webhook import CarrierScan
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -27,64 +36,107 @@ from shared.schemas.events.fulfillment import (
 log = get_logger(__name__)
 
 
-async def on_carrier_update(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+async def on_carrier_updates(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
     """Every new scan → ``shipment.tracking_updated``; plus ``shipment.delivered`` once, or
-    ``shipment.exception`` for a problem before delivery."""
-    assert isinstance(message, CarrierUpdate)
-    shipment = await store.find_by_tracking_number(
-        uow.conn, message.carrier, message.tracking_number, lock=True
+    ``shipment.exception`` for a problem before delivery.
+
+    Set-based: the run's shipments are locked in one query and its new scans recorded in
+    one statement; each scan then moves its shipment in memory, in the run's order, and
+    the shipments are saved as the run leaves them."""
+    updates: list[tuple[CarrierUpdate, Envelope]] = []
+    for message, envelope in events:
+        assert isinstance(message, CarrierUpdate)
+        updates.append((message, envelope))
+    shipments = await store.lock_by_tracking_numbers(
+        uow.conn, ((u.carrier, u.tracking_number) for u, _ in updates)
     )
-    if shipment is None:
-        log.warning(
-            "shipping.unknown_tracking_number",
-            carrier=message.carrier,
-            tracking_number=message.tracking_number,
-        )
-        return
+    new = await _record_new_scans(uow, updates, shipments)
+    tracked: dict[str, Tracking] = {}  # the shipments the run moved, as it leaves them
+    writes = Writes()
+    for update, envelope in updates:
+        shipment = shipments.get((update.carrier, update.tracking_number))
+        if shipment is None:
+            log.warning(
+                "shipping.unknown_tracking_number",
+                carrier=update.carrier,
+                tracking_number=update.tracking_number,
+            )
+            continue
+        if (update.carrier, update.carrier_event_id) not in new:
+            log.info("shipping.scan_again", carrier_event_id=update.carrier_event_id)
+            continue
+        new.remove((update.carrier, update.carrier_event_id))  # a later one is a repeat
+        scan = Scan(update.status, update.occurred_at, update.estimated_delivery)
+        current = tracked.get(shipment.shipment_id, shipment.tracking())
+        outcome = apply_scan(current, scan)
+        tracked[shipment.shipment_id] = outcome.tracking
+        await _emit_scan_events(uow, writes, update, envelope, shipment, outcome)
+    for shipment_id, tracking in tracked.items():
+        shipment_store.save_tracking(writes, shipment_id, tracking)
+    await writes.flush(uow.conn)
+
+
+async def _record_new_scans(
+    uow: UnitOfWork,
+    updates: list[tuple[CarrierUpdate, Envelope]],
+    shipments: dict[tuple[str, str], ShipmentRow],
+) -> set[tuple[str, str]]:
+    """Record the first of the run's scans per carrier event id, for a shipment we know;
+    the (carrier, carrier event id) of those not recorded before."""
+    firsts: dict[tuple[str, str], tuple[CarrierUpdate, str, str]] = {}
+    for update, envelope in updates:
+        shipment = shipments.get((update.carrier, update.tracking_number))
+        if shipment is not None:
+            key = (update.carrier, update.carrier_event_id)
+            firsts.setdefault(key, (update, shipment.shipment_id, envelope.id))
+    return await store.record_scans(uow.conn, list(firsts.values()))
+
+
+async def _emit_scan_events(
+    uow: UnitOfWork,
+    writes: Writes,
+    update: CarrierUpdate,
+    cause: Envelope,
+    shipment: ShipmentRow,
+    outcome: ScanOutcome,
+) -> None:
     assert shipment.carrier is not None and shipment.tracking_number is not None
-    scan = Scan(message.status, message.occurred_at, message.estimated_delivery)
-    outcome = apply_scan(shipment.tracking(), scan)
-    if not await store.record_scan(uow.conn, message, shipment.shipment_id, envelope.id, outcome):
-        log.info("shipping.scan_again", carrier_event_id=message.carrier_event_id)
-        return
     about = {
         "order_id": shipment.order_id,
         "shipment_id": shipment.shipment_id,
         "carrier": shipment.carrier,
-        "occurred_at": message.occurred_at,
+        "occurred_at": update.occurred_at,
     }
-    eta = message.estimated_delivery or outcome.tracking.estimated_delivery
+    eta = update.estimated_delivery or outcome.tracking.estimated_delivery
     await uow.emit(
         TrackingUpdated(
             **about,
-            tracking_number=message.tracking_number,  # the package's, if it was scanned alone
-            status=message.status,
-            carrier_event_id=message.carrier_event_id,
-            location=message.location,
-            description=message.description,
+            tracking_number=update.tracking_number,  # the package's, if it was scanned alone
+            status=update.status,
+            carrier_event_id=update.carrier_event_id,
+            location=update.location,
+            description=update.description,
             estimated_delivery=eta,
         ),
-        cause=envelope,
+        cause=cause,
     )
     master = shipment.tracking_number
     if outcome.delivered:
         delivered = await uow.emit(
-            ShipmentDelivered(**about, tracking_number=master, location=message.location),
-            cause=envelope,
+            ShipmentDelivered(**about, tracking_number=master, location=update.location),
+            cause=cause,
         )
-        await shipment_store.add_milestones(
-            uow.conn, shipment.shipment_id, [("delivered", delivered.id)]
-        )
+        shipment_store.add_milestone(writes, shipment.shipment_id, "delivered", delivered.id)
     if outcome.exception is not None:
         await uow.emit(
             ShipmentException(
                 **about,
                 tracking_number=master,
                 status=outcome.exception,
-                reason=exception_reason(outcome.exception, message.description),
+                reason=exception_reason(outcome.exception, update.description),
                 estimated_delivery=eta,
             ),
-            cause=envelope,
+            cause=cause,
         )
 
 

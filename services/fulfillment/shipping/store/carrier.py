@@ -1,6 +1,6 @@
-"""Carrier calls as we made them (``carrier_calls``, in the handler's transaction), and the
-simulated carrier's memory of sold labels (``simulated_carrier_labels``, on its own
-connection)."""
+"""Carrier calls as we made them (``carrier_calls``, in the handler's transaction, queued
+until the run ends), and the simulated carrier's memory of sold labels
+(``simulated_carrier_labels``, on its own connection)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,20 @@ from typing import Any
 import asyncpg
 
 from services.fulfillment.shipping.carrier import CarrierError, Label
+from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.db import UNREACHABLE
 
 ATTACH_TIMEOUT_S = 30.0
 
 
-async def record_call(
-    conn: asyncpg.Connection,
+INSERT_CALL = """INSERT INTO carrier_calls (order_id, shipment_id, operation, idempotency_key,
+                                           attempt, event_id, request, outcome, response,
+                                           error, duration_ms)
+                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11)"""
+
+
+def record_call(
+    writes: Writes,
     *,
     order_id: str,
     shipment_id: str,
@@ -32,10 +39,8 @@ async def record_call(
     error: str | None,
     duration_ms: float,
 ) -> None:
-    await conn.execute(
-        """INSERT INTO carrier_calls (order_id, shipment_id, operation, idempotency_key, attempt,
-                                      event_id, request, outcome, response, error, duration_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11)""",
+    writes.add(
+        INSERT_CALL,
         order_id,
         shipment_id,
         operation,

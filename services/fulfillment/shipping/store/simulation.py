@@ -1,5 +1,6 @@
 """The simulated carrier's parcels on the road (``simulated_tracking``): enrolled in the
-dispatch's transaction, advanced in batches by the simulator."""
+dispatch's transaction (with the run's other writes), advanced in batches by the
+simulator."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import date
 import asyncpg
 
 from services.fulfillment.shipping.domain.simulation import PlannedScan
+from services.fulfillment.shipping.store.writes import Writes
 
 
 @dataclass(frozen=True)
@@ -48,20 +50,18 @@ class DueScan:
     traceparent: str | None
 
 
-async def enroll(
-    conn: asyncpg.Connection,
-    parcel: OnTheRoad,
-    *,
-    first_scan_after_s: float,
-) -> None:
-    await conn.execute(
-        """INSERT INTO simulated_tracking
-               (shipment_id, order_id, carrier, tracking_number, origin, destination,
-                estimated_delivery, plan, next_step, due_at, dispatch_event_id,
-                correlation_id, traceparent)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 0,
-                   now() + make_interval(secs => $9), $10, $11, $12)
-           ON CONFLICT (shipment_id) DO NOTHING""",
+ENROLL = """INSERT INTO simulated_tracking
+                  (shipment_id, order_id, carrier, tracking_number, origin, destination,
+                   estimated_delivery, plan, next_step, due_at, dispatch_event_id,
+                   correlation_id, traceparent)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 0,
+                      now() + make_interval(secs => $9), $10, $11, $12)
+              ON CONFLICT (shipment_id) DO NOTHING"""
+
+
+def enroll(writes: Writes, parcel: OnTheRoad, *, first_scan_after_s: float) -> None:
+    writes.add(
+        ENROLL,
         parcel.shipment_id,
         parcel.order_id,
         parcel.carrier,
