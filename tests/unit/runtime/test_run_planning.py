@@ -21,7 +21,9 @@ HANDLERS: dict[str, Handler] = {"saga.v1": SAGA, "stock.v1": STOCK, "request.v1"
 
 def item(type_: str, id_: str) -> Item:
     message = cast(Message, SimpleNamespace(TYPE=type_))
-    return Item(record(b"{}", [], offset=0), Envelope(id=id_, type=type_, source="t", data=b""), message)
+    return Item(
+        record(b"{}", [], offset=0), Envelope(id=id_, type=type_, source="t", data=b""), message
+    )
 
 
 def shape(steps: list[Item | Run]) -> list[object]:
