@@ -1,7 +1,8 @@
 """The packing service on a real broker and PostgreSQL: one task packed into the expected
 box, zone tasks packed only once all completed (whatever the order of their events),
-redeliveries packed once, short lines left out, nothing picked → nothing packed, and a
-SIGKILL between the database commit and the offset commit."""
+redeliveries packed once, short lines left out, nothing picked → nothing packed, a
+SIGKILL between the database commit and the offset commit, and a run of reports applied
+at once ending as the same reports one by one."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from services.fulfillment.packing.domain import package_id_for, packing_id_for
-from shared.schemas import Message
+from shared.schemas import Envelope, Message, to_headers
 from shared.schemas.events.fulfillment import (
     ItemCount,
     ItemPicked,
@@ -289,3 +292,128 @@ async def test_killed_after_the_db_commit_packs_once(stack: Stack) -> None:
     [package] = event["packages"]
     assert (package["box_code"], package["weight_grams"]) == ("TUBE-A2", 120 + 150)
     assert await outbox_count(stack) == 1
+
+
+# --- a run of reports applied at once ends as the same reports one by one ---
+
+
+def run_of_reports() -> list[Message]:
+    """Several orders, interleaved, most with several reports: the usual order, a
+    completion before its creation, repeats with new ids, a task after packing, a group
+    that picked nothing first, one still waiting, and progress events between them."""
+    mug, tee, poster = [("1", "MUG-BLUE", 1)], [("2", "TEE-M-BLACK", 1)], [("3", "POSTER-A2", 1)]
+    both = [("1", "MUG-BLUE", 2), ("2", "TEE-M", 1)]
+    now = datetime.now(UTC)
+    progress = ItemPicked(
+        order_id="run-zones",
+        occurred_at=now,
+        task_id="Z-1",
+        warehouse_id=WH,
+        item=PickItem(line_id="1", sku="MUG-BLUE", quantity=1, location="A-1"),
+        picker_id="p-1",
+    )
+    return [
+        created("run-single", "S-1", both),
+        created("run-zones", "Z-1", mug, zone="A"),
+        completed("run-early", "E-2", tee),  # its task is not created yet: it holds back
+        created("run-zones", "Z-2", tee, zone="B"),
+        completed("run-single", "S-1", both),  # packed
+        created("run-early", "E-1", mug, zone="A"),
+        progress,
+        completed("run-zones", "Z-1", mug),
+        completed("run-early", "E-1", mug),
+        created("run-repeat", "R-1", poster),
+        completed("run-zones", "Z-2", tee),  # packed
+        created("run-early", "E-2", tee, zone="B"),  # packed
+        completed("run-repeat", "R-1", poster),  # packed
+        completed("run-repeat", "R-1", poster),  # reissued: nothing more
+        created("run-late", "L-1", mug),
+        created("run-empty", "N-1", mug),
+        completed("run-late", "L-1", mug),  # packed
+        completed("run-empty", "N-1", [], short=("1",)),  # nothing picked: waits
+        created("run-late", "L-2", tee),  # after packing: recorded, not boxed
+        created("run-repeat", "R-1", poster),  # reissued
+        created("run-empty", "N-2", poster),
+        created("run-waiting", "W-1", mug),
+        completed("run-empty", "N-2", poster),  # packed: the poster only
+    ]
+
+
+async def test_a_run_of_reports_ends_as_the_same_reports_one_by_one(stack: Stack) -> None:
+    """The same records to two packing services: one takes them in one poll (one run),
+    the other one record per poll. Same rows, same events in the same order, each caused
+    by the same record."""
+    one_by_one_db = stack.sibling_database("packing_one_by_one")
+    reports = run_of_reports()
+    # published before the services start, in one partition: the first poll hands over
+    # all of them, in this order (by order id they would spread over the partitions)
+    envelopes = [
+        Envelope(type=m.TYPE, source="test/picking", data=m.to_json(), subject=m.subject)
+        for m in reports
+    ]
+    await stack.publish("picking.events", [(b"one-run", e.data, to_headers(e)) for e in envelopes])
+    batched = stack.service(SERVICE)
+    one_by_one = stack.service(
+        SERVICE,
+        consumer_group="packing-one-by-one",
+        instance_id="one-by-one",
+        max_poll_records="1",
+    )
+    one_by_one.env["DATABASE_URL"] = one_by_one_db
+    for process in (batched, one_by_one):
+        await process.start().ready()
+    for process in (batched, one_by_one):
+        await consumed(process, len(reports))
+
+    # one poll, never redone record by record (that would hide a broken run)
+    assert await batched.metric("conveyor_batch_size_count", topic="picking.events") == 1
+    assert await batched.metric("conveyor_retries_total", kind="handler") == 0
+    state = await packing_state(stack.database_url)
+    assert state == await packing_state(one_by_one_db)
+
+    cause = {e.id: n for n, e in enumerate(envelopes)}
+    assert [(p["order_id"], cause[c]) for p, c in state["outbox"]] == [
+        ("run-single", 4),
+        ("run-zones", 10),
+        ("run-early", 11),
+        ("run-repeat", 12),
+        ("run-late", 16),
+        ("run-empty", 22),
+    ]
+    rows = {r[0]: r for r in state["packings"]}
+    assert rows["run-empty"][2:4] == ("packed", ["N-1", "N-2"])
+    assert rows["run-late"][2:4] == ("packed", ["L-1"])
+    assert rows["run-waiting"][2:4] == ("waiting", None)
+    assert set(json.loads(rows["run-late"][1])) == {"L-1", "L-2"}
+    [empty] = [p for p, _ in state["outbox"] if p["order_id"] == "run-empty"]
+    assert [items(package) for package in empty["packages"]] == [[("3", "POSTER-A2", 1)]]
+    assert "packing.task_after_packing" in batched.log()
+
+
+async def packing_state(database_url: str) -> dict[str, list[Any]]:
+    """The rows, and the outbox in order: each event (without its time) and the id of
+    the record that caused it."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": S})
+    try:
+        packings = await conn.fetch(
+            """SELECT order_id, tasks::text, status, task_ids, packing_id,
+                      packed - 'occurred_at' AS packed
+               FROM packings ORDER BY order_id, warehouse_id"""
+        )
+        outbox = await conn.fetch(
+            "SELECT header_names, header_values, payload FROM outbox ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    return {
+        "packings": [tuple(r) for r in packings],
+        "outbox": [
+            (
+                {k: v for k, v in json.loads(r["payload"]).items() if k != "occurred_at"},
+                dict(zip(r["header_names"], r["header_values"], strict=True))[
+                    "causation_id"
+                ].decode(),
+            )
+            for r in outbox
+        ],
+    }

@@ -1,19 +1,22 @@
 """The picking service on a real broker and PostgreSQL.
 
 Order and inventory events are published as those services publish them, so each test
-controls which half of an order arrives first. The shipped layout (``seed/layout.json``)
+controls which half of an order arrives first. The last test checks that runs of records
+applied at once end as the same records one by one. The shipped layout (``seed/layout.json``)
 gives the bins; strategies and the simulated picker are set per test through
 ``CONVEYOR_PICKING_*`` settings.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 
-from shared.schemas import Message
+from shared.schemas import Envelope, Message, to_headers
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import ConfirmPick
 from shared.schemas.events.inventory import (
@@ -570,3 +573,265 @@ async def test_thousands_of_orders_survive_a_sigkill_each_picked_once(stack: Sta
         "picking.item_picked.v1": 2 * ORDERS,
         "picking.completed.v1": ORDERS,
     }
+
+
+# --- runs of confirmations and allocations applied at once end as one by one ---
+
+RUN_SETTINGS = {
+    "picking_strategies": '{"WH-LON": "zone", "WH-BER": "batch", "WH-NJ": "wave"}',
+    "picking_batch_size": "2",
+    "picking_batch_max_wait_s": "3600",
+    "picking_wave_size": "2",
+    # a window that cannot end during the test: waves leave here only when full
+    "picking_wave_window_s": "1000000000",
+    "picking_simulator": "false",
+    **NO_POLLING,
+}
+
+
+def run_phases() -> list[tuple[str, list[Message]]]:
+    """Three polls: confirmations (one of a cancelled order), then allocations — zone
+    tasks, batches that fill and open the next, a backorder round of an order already in
+    a trip, a wave, repeats, rounds that wait — then the confirmations they waited for,
+    one joining a trip opened by the previous poll."""
+    lon, ber, nj = "WH-LON", "WH-BER", "WH-NJ"
+    later = InventoryReserved(  # named so that its round sorts before the backorder round,
+        # as it is received first: one by one, each record is a transaction of its own
+        order_id="w-later",
+        reservation_id="a-res-w-later",
+        occurred_at=NOW,
+        allocations=allocations([("1", "MUG-BLUE", lon, 1)]),
+        backordered=[BackorderedLine(line_id="2", sku="TEE-M", quantity=1)],
+    )
+    return [
+        (
+            "order.events",
+            [
+                *[confirmed(o) for o in ("c-zone", "c-batch1", "c-batch2", "c-batch3")],
+                *[confirmed(o) for o in ("c-wave1", "c-wave2", "c-split")],
+                cancelled("c-cancel"),  # ends a run: the next confirmation starts one
+                confirmed("c-cancel"),
+                confirmed("c-twice"),
+                confirmed("c-held"),
+            ],
+        ),
+        (
+            "inventory.events",
+            [
+                reserved(
+                    "c-zone",
+                    [("1", "MUG-BLUE", lon, 1), ("2", "TEE-M", lon, 1), ("3", "GIFT-CARD", lon, 1)],
+                ),
+                reserved("c-batch1", [("1", "TEE-M", ber, 1)]),
+                # its Berlin task fills the batch, which leaves before its London task
+                reserved("c-split", [("1", "CAP-RED", lon, 1), ("2", "MUG-BLUE", ber, 1)]),
+                reserved("c-batch2", [("1", "TEE-M", ber, 1)], [("2", "HOODIE-L-GREY", 1)]),
+                backorder_allocated("c-batch2", [("2", "HOODIE-L-GREY", ber, 1)]),  # same place
+                reserved("c-wave1", [("1", "MUG-BLUE", nj, 1)]),
+                reserved("c-wave2", [("1", "MUG-BLUE", nj, 2)]),
+                reserved("c-cancel", [("1", "MUG-BLUE", lon, 1)]),
+                later,
+                backorder_allocated("w-later", [("2", "TEE-M", lon, 1)]),
+                reserved("c-batch2", [("1", "TEE-M", ber, 1)], [("2", "HOODIE-L-GREY", 1)]),
+                reserved("c-empty", [], [("1", "MUG-BLUE", 1)]),
+                reserved("c-twice", [("1", "MUG-BLUE", lon, 1)]),
+                backorder_allocated("c-batch3", [("1", "TEE-M", ber, 1)]),
+                reserved("c-held", [("1", "TEE-M", ber, 1)]),
+                reserved("w-ber", [("1", "POSTER-A2", ber, 1)]),
+            ],
+        ),
+        (
+            "order.events",
+            [
+                confirmed("w-later"),
+                confirmed("c-twice"),
+                confirmed("w-ber"),
+                cancelled("c-zone"),
+            ],
+        ),
+    ]
+
+
+async def test_runs_of_confirmations_and_allocations_end_as_one_by_one(stack: Stack) -> None:
+    """The same records to two picking services: one takes each poll's records in one
+    transaction (runs of several records), the other one record per poll. Same rows,
+    same events in the same order, each caused by the same record."""
+    one_by_one_db = stack.sibling_database("picking_one_by_one")
+    names: dict[str, str] = {}
+    for phase, (topic, messages) in enumerate(run_phases(), start=1):
+        # published before the services start: the first poll hands over all of them
+        ids = await publish_in_one_partition(stack, topic, messages)
+        names |= {event_id: f"{phase}.{n}" for n, event_id in enumerate(ids)}
+        batched, one_by_one = await both_pickings(stack, one_by_one_db)
+        for process in (batched, one_by_one):
+            await stack.settled(process, len(messages))
+        await applied_in_one_poll(batched, topic)
+        for process in (batched, one_by_one):
+            process.stop()
+
+    state = await picking_state(stack.database_url)
+    assert state == await picking_state(one_by_one_db)
+    assert run_summary(state["outbox"], names) == [
+        ("2.0", ["c-zone", "c-zone", "c-zone"]),
+        ("trip", ["c-batch1", "c-split"]),
+        ("2.2", ["c-split"]),
+        ("trip", ["c-wave1", "c-wave2"]),
+        ("2.12", ["c-twice"]),
+        ("trip", ["c-batch2", "c-batch2", "c-batch3"]),
+        ("3.0", ["w-later", "w-later"]),
+        ("trip", ["c-held", "w-ber"]),
+    ]
+    later = [p for p, _ in state["outbox"] if p["order_id"] == "w-later"]
+    assert [p["items"][0]["sku"] for p in later] == ["MUG-BLUE", "TEE-M"]  # received order
+    # every trip left full; c-batch2's backorder round took no second place in its trip
+    assert sorted((t[1], t[2], t[3], t[4]) for t in state["trips"]) == [
+        *[("WH-BER", "batch", 2, True)] * 3,
+        ("WH-NJ", "wave", 2, True),
+    ]
+    statuses = {(t[1], t[2]): t[-1] for t in state["tasks"]}
+    assert statuses[("c-zone", "WH-LON")] == "cancelled"
+    assert statuses[("c-held", "WH-BER")] == "released"
+    assert "c-empty" not in {o[0] for o in state["orders"]}
+    assert [r[:2] for r in state["rounds"] if not r[-1]] == [("c-cancel", "res-c-cancel")]
+
+
+async def test_a_poll_of_both_topics_plans_each_order_once_in_one_transaction(
+    stack: Stack,
+) -> None:
+    """Confirmations and reservations of the same orders in one poll: whichever topic the
+    poll lists first, the other's records see them in the same run, and each order is
+    planned once, in the orders' order (a batch filling on the way)."""
+    orders = ["m-1", "m-2", "m-3", "m-4"]
+    lines = {
+        "m-1": [("1", "MUG-BLUE", "WH-LON", 1), ("2", "TEE-M", "WH-LON", 1)],
+        "m-2": [("1", "CAP-RED", "WH-LON", 1)],
+        "m-3": [("1", "TEE-M", "WH-BER", 1)],
+        "m-4": [("1", "TEE-M", "WH-BER", 2)],
+    }
+    confirmations = await publish_in_one_partition(
+        stack, "order.events", [confirmed(o) for o in orders]
+    )
+    reservations = await publish_in_one_partition(
+        stack, "inventory.events", [reserved(o, lines[o]) for o in orders]
+    )
+    picking = await stack.start(SERVICE, **RUN_SETTINGS)
+    await stack.settled(picking, 2 * len(orders))
+    for topic in ("order.events", "inventory.events"):
+        await applied_in_one_poll(picking, topic)
+
+    state = await picking_state(stack.database_url)
+    # planned by whichever record of an order came second: all of one topic
+    second = confirmations if state["outbox"][0][1] in confirmations else reservations
+    assert run_summary(state["outbox"], {e: f"{n}" for n, e in enumerate(second)}) == [
+        ("0", ["m-1", "m-1"]),  # two zones
+        ("1", ["m-2"]),
+        ("trip", ["m-3", "m-4"]),  # a batch of two: it left with m-4
+    ]
+    assert [r[-1] for r in state["rounds"]] == [True] * len(orders)  # each planned once
+    # one poll, one transaction: the records were applied as runs
+    assert len(await stack.query(f"SELECT DISTINCT xmin::text FROM {S}.tasks")) == 1
+
+
+async def publish_in_one_partition(stack: Stack, topic: str, messages: list[Message]) -> list[str]:
+    """Records of several orders under one key: one partition, so they reach the
+    service in this order (by order id they would spread over the partitions)."""
+    envelopes = [
+        Envelope(type=m.TYPE, source="test/upstream", data=m.to_json(), subject=m.subject)
+        for m in messages
+    ]
+    await stack.publish(topic, [(b"one-run", e.data, to_headers(e)) for e in envelopes])
+    return [e.id for e in envelopes]
+
+
+async def applied_in_one_poll(process: ServiceProcess, topic: str) -> None:
+    """One poll brought every record of ``topic``, and it was never redone record by
+    record (which would hide a broken run behind the one-by-one fallback)."""
+    assert await process.metric("conveyor_batch_size_count", topic=topic) == 1
+    assert await process.metric("conveyor_retries_total", kind="handler") == 0
+
+
+async def both_pickings(stack: Stack, one_by_one_db: str) -> tuple[ServiceProcess, ServiceProcess]:
+    """The service as it runs, and one on its own database and consumer group that is
+    handed one record per poll."""
+    batched = stack.service(SERVICE, **RUN_SETTINGS)
+    one_by_one = stack.service(
+        SERVICE,
+        **RUN_SETTINGS,
+        consumer_group="picking-one-by-one",
+        instance_id="one-by-one",
+        max_poll_records="1",
+    )
+    one_by_one.env["DATABASE_URL"] = one_by_one_db
+    for process in (batched, one_by_one):
+        process.start()
+    return await batched.ready(), await one_by_one.ready()
+
+
+def run_summary(
+    outbox: list[tuple[dict[str, Any], str | None]], names: dict[str, str]
+) -> list[tuple[str, list[str]]]:
+    """The events as steps: the record that caused them (``trip``: a trip left) and the
+    orders of their tasks, in the order emitted (a trip's sorted: its tasks leave in
+    task id order, which is checked here)."""
+    steps: list[tuple[str, str | None, list[dict[str, Any]]]] = []
+    for payload, cause in outbox:
+        step = (names[cause], None) if cause else ("trip", payload["trip_id"])
+        if not steps or steps[-1][:2] != step:
+            steps.append((*step, []))
+        steps[-1][2].append(payload)
+    for name, _, tasks in steps:
+        if name == "trip":
+            ids = [t["task_id"] for t in tasks]
+            assert ids == sorted(ids), "a trip's tasks leave in task id order"
+    return [
+        (name, sorted(orders) if name == "trip" else orders)
+        for name, _, tasks in steps
+        if (orders := [t["order_id"] for t in tasks])
+    ]
+
+
+async def picking_state(database_url: str) -> dict[str, list[Any]]:
+    """Every table the records write (without the times, which differ), and the outbox
+    in order: each event without its time, and the id of the record that caused it."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": S})
+    try:
+        state = {
+            name: [tuple(r) for r in await conn.fetch(sql)]
+            for name, sql in {
+                "orders": """SELECT order_id, confirmed_at IS NOT NULL, cancelled_at IS NOT NULL,
+                                    reservation_id, backordered_skus
+                             FROM orders ORDER BY order_id""",
+                "rounds": """SELECT order_id, round_id, reservation_id, allocations::text,
+                                    planned_at IS NOT NULL
+                             FROM allocation_rounds ORDER BY order_id, round_id""",
+                "trips": """SELECT trip_id, warehouse_id, kind, order_count,
+                                   released_at IS NOT NULL
+                            FROM trips ORDER BY trip_id""",
+                "tasks": """SELECT task_id, order_id, warehouse_id, zone, round_id,
+                                   reservation_id, strategy, trip_id,
+                                   released_at IS NOT NULL, status
+                            FROM tasks ORDER BY task_id""",
+                "items": """SELECT task_id, line_id, sku, location, quantity, picked, short
+                            FROM task_items ORDER BY task_id, line_id""",
+            }.items()
+        }
+        outbox = await conn.fetch(
+            "SELECT header_names, header_values, payload FROM outbox ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    state["outbox"] = [
+        (
+            {k: v for k, v in json.loads(r["payload"]).items() if k != "occurred_at"},
+            next(
+                (
+                    v.decode()
+                    for n, v in zip(r["header_names"], r["header_values"], strict=True)
+                    if n == "causation_id"
+                ),
+                None,
+            ),
+        )
+        for r in outbox
+    ]
+    return state

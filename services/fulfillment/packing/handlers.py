@@ -2,22 +2,27 @@
 out, in the runtime's unit of work.
 
 ``picking.item_picked`` and ``picking.short_picked`` have no handler: the runtime counts
-them as ``ignored`` (the completion carries what was picked). Each report is merged into
-its (order, warehouse) row by one upsert that also locks the row and returns every task
-of the group (store.py), so two transactions can never both see "one task still open"
-and leave the packing waiting forever.
+them as ``ignored`` (the completion carries what was picked), and they do not end a run.
+A run of ``task_created`` and ``completed`` reports is applied set-based: one upsert
+creates, locks and reads every (order, warehouse) row of the run (store.py), so two
+transactions can never both see "one task still open" and leave the packing waiting
+forever; the reports are merged in memory in run order, and the rows are written with
+one statement at the end.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import structlog
+
 from services.fulfillment.packing import domain, store
-from shared.runtime.consumer import Handler
+from shared.runtime.consumer import Batched, Handler
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
-from shared.schemas.events.fulfillment import PickingCompleted, PickTaskCreated
+from shared.schemas.events.fulfillment import Packed, PickingCompleted, PickTaskCreated
 
 log = get_logger(__name__)
 
@@ -33,22 +38,27 @@ class PackingHandlers:
         self.packer_id = packer_id
 
     def handlers(self) -> dict[str, Handler]:
-        return {
-            PickTaskCreated.TYPE: self.on_task_created,
-            PickingCompleted.TYPE: self.on_picking_completed,
-        }
+        # one Batched for both: picking emits them interleaved on one topic
+        reports = Batched(self.on_task_reports)
+        return {PickTaskCreated.TYPE: reports, PickingCompleted.TYPE: reports}
 
-    async def on_task_created(self, uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
-        assert isinstance(message, PickTaskCreated)
-        group = await store.report_created(uow.conn, message)
-        await self._pack_if_complete(uow, envelope, message, group)
-
-    async def on_picking_completed(
-        self, uow: UnitOfWork, message: Message, envelope: Envelope
+    async def on_task_reports(
+        self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
     ) -> None:
-        assert isinstance(message, PickingCompleted)
-        group = await store.report_completed(uow.conn, message)
-        await self._pack_if_complete(uow, envelope, message, group)
+        """``task_created`` and ``completed`` of a run: each merged into its group in run
+        order, the group packed when its last task completes; one locking read and one
+        write for the run."""
+        groups = await store.lock_groups(uow.conn, {_group_key(m) for m, _ in events})
+        for message, envelope in events:
+            assert isinstance(message, PickTaskCreated | PickingCompleted)
+            key = _group_key(message)
+            # the runtime binds these per record only when it applies records one by one
+            with structlog.contextvars.bound_contextvars(
+                event_id=envelope.id, order_id=message.order_id
+            ):
+                group = groups[key].noted(message)
+                groups[key] = await self._pack_if_complete(uow, envelope, message, group)
+        await store.save_groups(uow.conn, list(groups.values()))
 
     async def _pack_if_complete(
         self,
@@ -56,7 +66,8 @@ class PackingHandlers:
         envelope: Envelope,
         message: PickTaskCreated | PickingCompleted,
         group: store.Group,
-    ) -> None:
+    ) -> store.Group:
+        """The group, packed now if this report completed it."""
         if group.packed:
             if message.task_id not in group.packed_task_ids:
                 # packing is once per (order, warehouse): a task after that is not boxed
@@ -66,24 +77,24 @@ class PackingHandlers:
                     warehouse_id=message.warehouse_id,
                     packed_tasks=list(group.packed_task_ids),
                 )
-            return
-        if domain.all_tasks_completed(group.tasks):
-            await self._pack(uow, envelope, message.order_id, message.warehouse_id, group.tasks)
+            return group
+        tasks = group.tasks
+        if not domain.all_tasks_completed(tasks):
+            return group
+        packed = self._pack(message.order_id, message.warehouse_id, tasks)
+        if packed is None:
+            return group
+        await uow.emit(packed, cause=envelope)
+        return group.packed_as(packed, [t.task_id for t in tasks], packed.occurred_at)
 
-    async def _pack(
-        self,
-        uow: UnitOfWork,
-        envelope: Envelope,
-        order_id: str,
-        warehouse_id: str,
-        tasks: list[domain.Task],
-    ) -> None:
+    def _pack(self, order_id: str, warehouse_id: str, tasks: list[domain.Task]) -> Packed | None:
+        """Cartonize what the tasks picked; None if they picked nothing."""
         task_ids = [t.task_id for t in tasks]
         lines = domain.picked_lines(tasks)
         if not lines:
             # stays waiting: a later task for this warehouse (a backorder) may bring units
             log.warning("packing.nothing_picked", warehouse_id=warehouse_id, task_ids=task_ids)
-            return
+            return None
         result = domain.cartonize(lines, self.catalog, self.fill_factor)
         if result.unknown_skus:
             log.warning(
@@ -100,9 +111,6 @@ class PackingHandlers:
             )
         now = datetime.now(UTC)
         packed = domain.packed(order_id, warehouse_id, result, packer_id=self.packer_id, now=now)
-        marked = await store.mark_packed(uow.conn, packed, task_ids, now)
-        assert marked, "the packing row is locked and was waiting"
-        await uow.emit(packed, cause=envelope)
         log.debug(  # info would be a line per order: the packed event is the record
             "packing.packed",
             warehouse_id=warehouse_id,
@@ -110,6 +118,12 @@ class PackingHandlers:
             boxes=[p.box_code for p in packed.packages],
             units=sum(line.quantity for line in lines),
         )
+        return packed
+
+
+def _group_key(message: Message) -> store.GroupKey:
+    assert isinstance(message, PickTaskCreated | PickingCompleted)
+    return message.order_id, message.warehouse_id
 
 
 def _describe(product: domain.Product) -> str:

@@ -1,18 +1,23 @@
 """Order, inventory and handheld messages in → picking rules → events out.
 
 ``order.confirmed`` and ``inventory.reserved`` come on different topics, in either order:
-each handler notes its half under the order's row lock, then plans whatever rounds the
-order may now have picked (``planner``). A cancelled order is never planned,
-and its unfinished tasks are cancelled.
+each is noted under the order's row lock, then whatever rounds the order may now have
+picked are planned (``planner``). A cancelled order is never planned, and its unfinished
+tasks are cancelled. The hot events — confirmations and allocation rounds — are applied
+a run at a time: one locking read of the run's orders, one of their rounds, the rules in
+memory record by record, one write per table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import structlog
+
 from services.fulfillment.picking import domain, planner, scans, store
-from services.fulfillment.picking.domain import Allocated, Layout
-from shared.runtime.consumer import Handler
+from services.fulfillment.picking.domain import Allocated, Layout, Round
+from shared.runtime.consumer import Batched, Handler
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
@@ -22,9 +27,30 @@ from shared.schemas.events.order import OrderCancelled, OrderConfirmed
 
 log = get_logger(__name__)
 
+AllocationEvent = OrderConfirmed | InventoryReserved | BackorderAllocated
+
 
 def _allocated(allocations: list[Allocation]) -> list[Allocated]:
     return [Allocated(a.line_id, a.sku, a.warehouse_id, a.quantity) for a in allocations]
+
+
+def _round(message: InventoryReserved | BackorderAllocated) -> Round:
+    allocations = _allocated(message.allocations)
+    if isinstance(message, InventoryReserved):
+        round_id = message.reservation_id  # the first round is named after the reservation
+    else:
+        waiting = sum(b.quantity for b in message.still_backordered)
+        round_id = domain.backorder_round_id(allocations, waiting)
+    return Round(message.order_id, round_id, message.reservation_id, allocations)
+
+
+def _noted_order(message: Message) -> str | None:
+    """The order the event is noted for; None: nothing to note (every line backordered:
+    tasks come with the backorder allocation)."""
+    assert isinstance(message, AllocationEvent)
+    if isinstance(message, OrderConfirmed) or message.allocations:
+        return message.order_id
+    return None
 
 
 class PickingHandlers:
@@ -32,64 +58,62 @@ class PickingHandlers:
         self.layout = layout
 
     def handlers(self) -> dict[str, Handler]:
+        # one Batched for the three: a poll interleaves order.events and inventory.events
+        allocation = Batched(self.on_allocation_events)
         return {
-            OrderConfirmed.TYPE: self.on_order_confirmed,
+            OrderConfirmed.TYPE: allocation,
             OrderCancelled.TYPE: self.on_order_cancelled,
-            InventoryReserved.TYPE: self.on_inventory_reserved,
-            BackorderAllocated.TYPE: self.on_backorder_allocated,
+            InventoryReserved.TYPE: allocation,
+            BackorderAllocated.TYPE: allocation,
             ConfirmPick.TYPE: self.on_confirm_pick,
         }
 
-    async def on_order_confirmed(
-        self, uow: UnitOfWork, message: Message, envelope: Envelope
+    async def on_allocation_events(
+        self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
     ) -> None:
-        assert isinstance(message, OrderConfirmed)
-        now = datetime.now(UTC)
-        order = await store.note_confirmed(
-            uow.conn, message.order_id, message.reservation_id, message.backordered_skus, now
-        )
-        if order.cancelled:
-            log.info("picking.confirmed_after_cancel", detail="a cancelled order gets no tasks")
+        """Confirmations and allocation rounds: each noted in run order, then the rounds
+        that may be picked planned in that order."""
+        order_ids = {o for o in (_noted_order(m) for m, _ in events) if o is not None}
+        if not order_ids:
             return
+        now = datetime.now(UTC)
+        book = await store.load_book(uow.conn, order_ids)
+        to_plan: list[tuple[Round, Envelope]] = []
+        for message, envelope in events:
+            assert isinstance(message, AllocationEvent)
+            # the runtime binds these per record only when it applies records one by one
+            with structlog.contextvars.bound_contextvars(
+                event_id=envelope.id, order_id=message.order_id
+            ):
+                to_plan += [(r, envelope) for r in self._note(book, message)]
+        await planner.plan_rounds(uow, to_plan, book, self.layout, now)
+        await store.save_book(uow.conn, book, now)
+
+    def _note(self, book: domain.OrderBook, message: AllocationEvent) -> list[Round]:
+        """Note the event; the rounds it lets be planned now."""
+        if isinstance(message, OrderConfirmed):
+            return self._confirmed(book, message)
+        round_ = _round(message)
+        if not round_.allocations:
+            return []  # everything backordered: tasks come with the backorder allocation
+        noted = book.note_round(round_)
+        if not noted.new:
+            return []  # the same allocations again (re-emitted with a new event id)
+        if noted.order.may_pick:
+            return [round_]
+        if not noted.order.cancelled:
+            log.debug("picking.waiting_for_confirmation", round_id=round_.round_id)
+        return []
+
+    def _confirmed(self, book: domain.OrderBook, message: OrderConfirmed) -> list[Round]:
+        confirmation = domain.Confirmation(message.reservation_id, tuple(message.backordered_skus))
+        confirmed = book.confirm(message.order_id, confirmation)
+        if confirmed.order.cancelled:
+            log.info("picking.confirmed_after_cancel", detail="a cancelled order gets no tasks")
+            return []
         if message.backordered_skus:
             log.info("picking.backordered_skus_wait", skus=message.backordered_skus)
-        for round_ in await store.claim_unplanned(uow.conn, message.order_id, now):
-            await planner.plan_round(uow, round_, self.layout, now, envelope)
-
-    async def on_inventory_reserved(
-        self, uow: UnitOfWork, message: Message, envelope: Envelope
-    ) -> None:
-        assert isinstance(message, InventoryReserved)
-        round_ = store.Round(
-            message.order_id,
-            message.reservation_id,  # the first round is named after the reservation
-            message.reservation_id,
-            _allocated(message.allocations),
-        )
-        await self._note_round(uow, round_, envelope)
-
-    async def on_backorder_allocated(
-        self, uow: UnitOfWork, message: Message, envelope: Envelope
-    ) -> None:
-        assert isinstance(message, BackorderAllocated)
-        allocations = _allocated(message.allocations)
-        waiting = sum(b.quantity for b in message.still_backordered)
-        round_id = domain.backorder_round_id(allocations, waiting)
-        round_ = store.Round(message.order_id, round_id, message.reservation_id, allocations)
-        await self._note_round(uow, round_, envelope)
-
-    async def _note_round(self, uow: UnitOfWork, round_: store.Round, envelope: Envelope) -> None:
-        """Plan the round now if the order may be picked, else keep it for later."""
-        if not round_.allocations:
-            return  # everything backordered: tasks come with the backorder allocation
-        now = datetime.now(UTC)
-        order, new = await store.note_round(uow.conn, round_, now)
-        if not new:
-            return  # the same allocations again (re-emitted with a new event id)
-        if order.may_pick:
-            await planner.plan_round(uow, round_, self.layout, now, envelope)
-        elif not order.cancelled:
-            log.debug("picking.waiting_for_confirmation", round_id=round_.round_id)
+        return confirmed.rounds
 
     async def on_order_cancelled(
         self, uow: UnitOfWork, message: Message, envelope: Envelope

@@ -1,5 +1,6 @@
-"""Picking rules, pure: the warehouse layout, planning tasks by strategy, trips (batch
-and wave), confirmations (mis-pick, short pick, completion), the simulated picker.
+"""Picking rules, pure: the warehouse layout, noting orders and their allocation rounds,
+planning tasks by strategy, trips (batch and wave), confirmations (mis-pick, short pick,
+completion), the simulated picker.
 
 See docs/picking.md for the rules in prose.
 """
@@ -24,6 +25,14 @@ from services.fulfillment.picking.domain.planning import (
     plan_tasks,
     task_id_for,
 )
+from services.fulfillment.picking.domain.rounds import (
+    Confirmation,
+    Confirmed,
+    Noted,
+    OrderBook,
+    Round,
+    StoredRound,
+)
 from services.fulfillment.picking.domain.scanning import (
     OPEN,
     Accepted,
@@ -41,6 +50,7 @@ from services.fulfillment.picking.domain.simulation import simulated_scans
 from services.fulfillment.picking.domain.trips import (
     Joined,
     Trip,
+    TripBoard,
     TripKind,
     TripPolicy,
     due,
@@ -58,18 +68,25 @@ __all__ = [
     "BatchParams",
     "Bin",
     "Completion",
+    "Confirmation",
+    "Confirmed",
     "Joined",
     "Layout",
+    "Noted",
+    "OrderBook",
     "OrderState",
     "PickLine",
     "Plan",
     "PlannedTask",
     "Rejected",
+    "Round",
     "Scan",
+    "StoredRound",
     "Task",
     "TaskItem",
     "TaskStatus",
     "Trip",
+    "TripBoard",
     "TripKind",
     "TripPolicy",
     "WarehouseLayout",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -103,3 +103,53 @@ def join(trip: Trip, policy: TripPolicy, *, new_order: bool, now: datetime) -> J
 def due(trips: list[Trip], now: datetime) -> list[Trip]:
     """The trips to release by time, oldest deadline first."""
     return sorted((t for t in trips if t.is_due(now)), key=lambda t: t.closes_at)
+
+
+@dataclass
+class TripBoard:
+    """The open trips of the warehouses a run holds tasks in, as locked, and which orders
+    are in which trip. The run's held tasks join in run order, in memory: a trip full or
+    due leaves with the task that joined last, and the next task opens a new one.
+
+    ``stored``: ids of the trips that were in the database before the run."""
+
+    open: dict[tuple[str, TripKind], Trip]
+    members: set[tuple[str, str]]  # (trip id, order id)
+    stored: frozenset[str]
+    trips: dict[str, Trip] = field(default_factory=dict)  # every trip opened or joined
+    released: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, open_trips: list[Trip], members: set[tuple[str, str]]) -> TripBoard:
+        return cls(
+            open={(t.warehouse_id, t.kind): t for t in open_trips},
+            members=set(members),
+            stored=frozenset(t.trip_id for t in open_trips),
+        )
+
+    def trip_for(self, policy: TripPolicy, warehouse_id: str, task_id: str, now: datetime) -> Trip:
+        """The warehouse's open trip of this kind; opened by this task if none."""
+        trip = self.open.get((warehouse_id, policy.kind))
+        if trip is None:
+            trip = open_trip(policy, warehouse_id, task_id, now)
+            self.open[(warehouse_id, policy.kind)] = self.trips[trip.trip_id] = trip
+        return trip
+
+    def join(self, trip: Trip, policy: TripPolicy, order_id: str, now: datetime) -> Joined:
+        new_order = (trip.trip_id, order_id) not in self.members
+        joined = join(trip, policy, new_order=new_order, now=now)
+        self.members.add((trip.trip_id, order_id))
+        self.trips[trip.trip_id] = joined.trip
+        key = (trip.warehouse_id, trip.kind)
+        if joined.release:
+            self.released.add(trip.trip_id)
+            del self.open[key]
+        else:
+            self.open[key] = joined.trip
+        return joined
+
+    def opened(self) -> list[Trip]:
+        return [t for t in self.trips.values() if t.trip_id not in self.stored]
+
+    def joined_stored(self) -> list[Trip]:
+        return [t for t in self.trips.values() if t.trip_id in self.stored]

@@ -1,26 +1,31 @@
 """Orders as picking knows them, and their allocation rounds.
 
-The first statement of a handler both writes and locks the order's row (an upsert):
-the runtime applies hundreds of events per transaction, and round trips are what they
-cost.
+A run of order and allocation events costs two reads — one upsert that both creates and
+locks the run's orders, then their rounds (with the tasks planned from them), in a
+statement of its own after the lock, so that it sees every round committed before — and
+at most one write per table at the end.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 
 import asyncpg
 
-from services.fulfillment.picking.domain import Allocated, OrderState
+from services.fulfillment.picking.domain import (
+    Allocated,
+    Confirmation,
+    OrderBook,
+    OrderState,
+    Round,
+    StoredRound,
+)
 
 _STATE = """RETURNING order_id, confirmed_at IS NOT NULL AS confirmed,
                      cancelled_at IS NOT NULL AS cancelled"""
-
-
-_ROUND = "r.round_id, r.reservation_id, r.allocations::text AS allocations, r.received_at"
 
 
 def _state(row: asyncpg.Record | None) -> OrderState:
@@ -28,40 +33,99 @@ def _state(row: asyncpg.Record | None) -> OrderState:
     return OrderState(row["order_id"], confirmed=row["confirmed"], cancelled=row["cancelled"])
 
 
-async def note_confirmed(
-    conn: asyncpg.Connection,
-    order_id: str,
-    reservation_id: str,
-    backordered_skus: Sequence[str],
-    now: datetime,
-) -> OrderState:
-    row = await conn.fetchrow(
-        f"""INSERT INTO orders (order_id, confirmed_at, reservation_id, backordered_skus)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT (order_id) DO UPDATE
-            SET confirmed_at = coalesce(orders.confirmed_at, EXCLUDED.confirmed_at),
-                reservation_id = EXCLUDED.reservation_id,
-                backordered_skus = EXCLUDED.backordered_skus, updated_at = now()
-            {_STATE}""",
-        order_id,
-        now,
-        reservation_id,
-        list(backordered_skus),
-    )
-    return _state(row)
-
-
-async def claim_unplanned(conn: asyncpg.Connection, order_id: str, now: datetime) -> list[Round]:
-    """The rounds noted before the order could be picked, marked planned (the caller plans
-    them now). A statement of its own, after the order's row is locked: its snapshot then
-    holds every round committed before the lock, and later ones see the lock's outcome."""
+async def load_book(conn: asyncpg.Connection, order_ids: Iterable[str]) -> OrderBook:
+    """The orders, each created if it is the first event about it, locked in order id
+    order (two transactions locking several cannot deadlock on them), with their rounds."""
     rows = await conn.fetch(
-        f"""UPDATE allocation_rounds r SET planned_at = $2
-            WHERE r.order_id = $1 AND r.planned_at IS NULL RETURNING {_ROUND}""",
-        order_id,
-        now,
+        f"""INSERT INTO orders (order_id) SELECT unnest($1::text[])
+            ON CONFLICT (order_id) DO UPDATE SET updated_at = now()
+            {_STATE}, now() AS now""",
+        sorted(set(order_ids)),
     )
-    return _rounds(order_id, rows)
+    assert rows, "a book of no orders"
+    orders = {r["order_id"]: _state(r) for r in rows}
+    rounds: dict[str, dict[str, StoredRound]] = {}
+    for stored in await _rounds(conn, list(orders)):
+        rounds.setdefault(stored.round.order_id, {})[stored.round.round_id] = stored
+    return OrderBook(orders, rounds, now=rows[0]["now"])
+
+
+async def _rounds(conn: asyncpg.Connection, order_ids: list[str]) -> list[StoredRound]:
+    """Every round of the orders, with the tasks planned from it."""
+    rows = await conn.fetch(
+        """SELECT r.order_id, r.round_id, r.reservation_id, r.allocations::text AS allocations,
+                  r.received_at, r.planned_at IS NOT NULL AS planned,
+                  coalesce(array_agg(t.task_id ORDER BY t.task_id)
+                           FILTER (WHERE t.task_id IS NOT NULL), '{}') AS task_ids,
+                  coalesce(array_agg(t.trip_id ORDER BY t.task_id)
+                           FILTER (WHERE t.task_id IS NOT NULL), '{}') AS trip_ids
+             FROM allocation_rounds r
+             LEFT JOIN tasks t ON t.order_id = r.order_id AND t.round_id = r.round_id
+            WHERE r.order_id = ANY($1::text[])
+            GROUP BY r.order_id, r.round_id""",
+        order_ids,
+    )
+    return [
+        StoredRound(
+            Round(
+                r["order_id"],
+                r["round_id"],
+                r["reservation_id"],
+                [Allocated(**a) for a in json.loads(r["allocations"])],
+            ),
+            received_at=r["received_at"],
+            planned=r["planned"],
+            tasks=tuple(zip(r["task_ids"], r["trip_ids"], strict=True)),
+        )
+        for r in rows
+    ]
+
+
+async def save_book(conn: asyncpg.Connection, book: OrderBook, now: datetime) -> None:
+    """The confirmations and the rounds noted or planned since the book was loaded; a
+    statement each."""
+    await _save_confirmations(conn, book.confirmations, now)
+    await _save_rounds(conn, list(book.changed_rounds.values()), now)
+
+
+async def _save_confirmations(
+    conn: asyncpg.Connection, confirmations: dict[str, Confirmation], now: datetime
+) -> None:
+    if not confirmations:
+        return
+    await conn.executemany(
+        """UPDATE orders SET confirmed_at = coalesce(confirmed_at, $2), reservation_id = $3,
+                             backordered_skus = $4, updated_at = now()
+           WHERE order_id = $1""",
+        [
+            (order_id, now, c.reservation_id, list(c.backordered_skus))
+            for order_id, c in confirmations.items()
+        ],
+    )
+
+
+async def _save_rounds(
+    conn: asyncpg.Connection, rounds: Sequence[StoredRound], now: datetime
+) -> None:
+    """New rounds, and stored ones planned now (of those only ``planned_at`` changes)."""
+    if not rounds:
+        return
+    await conn.executemany(
+        """INSERT INTO allocation_rounds (order_id, round_id, reservation_id, allocations,
+                                          planned_at)
+           VALUES ($1, $2, $3, $4::jsonb, $5)
+           ON CONFLICT (order_id, round_id) DO UPDATE SET planned_at = EXCLUDED.planned_at""",
+        [
+            (
+                r.round.order_id,
+                r.round.round_id,
+                r.round.reservation_id,
+                json.dumps([asdict(a) for a in r.round.allocations]),
+                now if r.planned else None,
+            )
+            for r in rounds
+        ],
+    )
 
 
 async def note_cancelled(conn: asyncpg.Connection, order_id: str, now: datetime) -> OrderState:
@@ -75,51 +139,3 @@ async def note_cancelled(conn: asyncpg.Connection, order_id: str, now: datetime)
         now,
     )
     return _state(row)
-
-
-@dataclass(frozen=True)
-class Round:
-    order_id: str
-    round_id: str
-    reservation_id: str
-    allocations: list[Allocated]
-
-
-async def note_round(
-    conn: asyncpg.Connection, round_: Round, now: datetime
-) -> tuple[OrderState, bool]:
-    """Lock the order and note the round, planned now if the order may be picked (the
-    caller then plans it). Returns the order and whether the round is new; a round noted
-    before (the same allocations again) is not. One round trip."""
-    row = await conn.fetchrow(
-        f"""WITH o AS (
-                INSERT INTO orders (order_id) VALUES ($1)
-                ON CONFLICT (order_id) DO UPDATE SET updated_at = now() {_STATE}),
-            noted AS (
-                INSERT INTO allocation_rounds (order_id, round_id, reservation_id,
-                                               allocations, planned_at)
-                SELECT o.order_id, $2, $3, $4::jsonb,
-                       CASE WHEN o.confirmed AND NOT o.cancelled THEN $5::timestamptz END
-                FROM o
-                ON CONFLICT DO NOTHING RETURNING 1)
-            SELECT o.*, EXISTS (SELECT 1 FROM noted) AS new FROM o""",
-        round_.order_id,
-        round_.round_id,
-        round_.reservation_id,
-        json.dumps([asdict(a) for a in round_.allocations]),
-        now,
-    )
-    assert row is not None
-    return _state(row), row["new"]
-
-
-def _rounds(order_id: str, rows: Sequence[asyncpg.Record]) -> list[Round]:
-    return [
-        Round(
-            order_id,
-            r["round_id"],
-            r["reservation_id"],
-            [Allocated(**a) for a in json.loads(r["allocations"])],
-        )
-        for r in sorted(rows, key=lambda r: (r["received_at"], r["round_id"]))
-    ]

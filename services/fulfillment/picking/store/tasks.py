@@ -27,64 +27,70 @@ class StoredTask:
     released_at: datetime | None
 
 
-async def insert_task(
-    conn: asyncpg.Connection,
-    planned: PlannedTask,
-    reservation_id: str,
-    status: TaskStatus,
-    trip_id: str | None,
-    now: datetime,
-) -> bool:
-    """False if the task exists already (a replayed round). One statement: the task and
-    its items."""
-    lines = planned.lines
-    inserted = await conn.fetchval(
+@dataclass(frozen=True)
+class NewTask:
+    planned: PlannedTask
+    reservation_id: str
+    status: TaskStatus
+    trip_id: str | None
+
+
+async def insert_tasks(conn: asyncpg.Connection, tasks: Sequence[NewTask], now: datetime) -> None:
+    """Each task with its items; one pipelined round trip. A task that exists already is
+    left as it is."""
+    if not tasks:
+        return
+    await conn.executemany(
         """WITH task AS (
                INSERT INTO tasks (task_id, order_id, warehouse_id, zone, round_id,
                                   reservation_id, strategy, trip_id, status, created_at,
                                   released_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-               ON CONFLICT DO NOTHING RETURNING task_id),
-           items AS (
-               INSERT INTO task_items (task_id, line_id, sku, location, quantity)
-               SELECT task.task_id, u.* FROM task,
-                      unnest($12::text[], $13::text[], $14::text[], $15::int[]) AS u
-               RETURNING 1)
-           SELECT count(*) FROM task""",
-        planned.task_id,
-        planned.order_id,
-        planned.warehouse_id,
-        planned.zone or "",
-        planned.round_id,
-        reservation_id,
-        planned.strategy,
-        trip_id,
-        status.value,
-        now,
-        now if status == TaskStatus.RELEASED else None,
+               ON CONFLICT DO NOTHING RETURNING task_id)
+           INSERT INTO task_items (task_id, line_id, sku, location, quantity)
+           SELECT task.task_id, u.* FROM task,
+                  unnest($12::text[], $13::text[], $14::text[], $15::int[]) AS u""",
+        [_task_values(t, now) for t in tasks],
+    )
+
+
+def _task_values(new: NewTask, now: datetime) -> tuple[object, ...]:
+    planned, lines = new.planned, new.planned.lines
+    return (
+        *(planned.task_id, planned.order_id, planned.warehouse_id, planned.zone or ""),
+        *(planned.round_id, new.reservation_id, planned.strategy, new.trip_id),
+        *(new.status.value, now, now if new.status == TaskStatus.RELEASED else None),
         [p.line_id for p in lines],
         [p.sku for p in lines],
         [p.location for p in lines],
         [p.quantity for p in lines],
     )
-    return bool(inserted)
 
 
 _TASK_COLUMNS = """task_id, order_id, warehouse_id, status, reservation_id, strategy, zone,
                    trip_id, created_at, released_at"""
 
 
+_ITEM_COLUMNS = "i.line_id, i.sku, i.location, i.quantity, i.picked, i.short"
+
+
 async def _with_items(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[StoredTask]:
-    ids = [r["task_id"] for r in rows]
-    items: dict[str, list[TaskItem]] = defaultdict(list)
-    for i in await conn.fetch(
-        """SELECT task_id, line_id, sku, location, quantity, picked, short FROM task_items
-           WHERE task_id = ANY($1::text[]) ORDER BY task_id, location, line_id""",
-        ids,
-    ):
-        items[i["task_id"]].append(
+    items = await conn.fetch(
+        f"""SELECT i.task_id, {_ITEM_COLUMNS} FROM task_items i
+            WHERE i.task_id = ANY($1::text[]) ORDER BY i.task_id, i.location, i.line_id""",
+        [r["task_id"] for r in rows],
+    )
+    return _stored(rows, items)
+
+
+def _stored(rows: Sequence[asyncpg.Record], items: Sequence[asyncpg.Record]) -> list[StoredTask]:
+    """The tasks of ``rows`` (one row per task, or per item), with their ``items``."""
+    by_task: dict[str, list[TaskItem]] = defaultdict(list)
+    for i in items:
+        by_task[i["task_id"]].append(
             TaskItem(i["line_id"], i["sku"], i["location"], i["quantity"], i["picked"], i["short"])
         )
+    tasks = {r["task_id"]: r for r in rows}  # one per task, in the rows' order
     return [
         StoredTask(
             task=Task(
@@ -92,7 +98,7 @@ async def _with_items(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) 
                 r["order_id"],
                 r["warehouse_id"],
                 TaskStatus(r["status"]),
-                tuple(items[r["task_id"]]),
+                tuple(by_task[r["task_id"]]),
             ),
             reservation_id=r["reservation_id"],
             strategy=r["strategy"],
@@ -101,7 +107,7 @@ async def _with_items(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) 
             created_at=r["created_at"],
             released_at=r["released_at"],
         )
-        for r in rows
+        for r in tasks.values()
     ]
 
 
@@ -131,15 +137,28 @@ async def open_tasks(
     return await _with_items(conn, rows)
 
 
-async def release_held(conn: asyncpg.Connection, trip_id: str, now: datetime) -> list[str]:
-    """Release the trip's held tasks (a cancelled order's stay cancelled)."""
+async def release_held(
+    conn: asyncpg.Connection, trip_ids: Sequence[str], now: datetime
+) -> dict[str, list[StoredTask]]:
+    """Release the trips' held tasks (a cancelled order's stay cancelled); per trip, the
+    tasks released, in task id order."""
+    if not trip_ids:
+        return {}
     rows = await conn.fetch(
-        """UPDATE tasks SET status = 'released', released_at = $2, updated_at = $2
-           WHERE trip_id = $1 AND status = 'held' RETURNING task_id""",
-        trip_id,
+        f"""WITH released AS (
+                UPDATE tasks SET status = 'released', released_at = $2, updated_at = $2
+                WHERE trip_id = ANY($1::text[]) AND status = 'held'
+                RETURNING {_TASK_COLUMNS})
+            SELECT r.*, {_ITEM_COLUMNS} FROM released r JOIN task_items i USING (task_id)
+            ORDER BY r.task_id, i.location, i.line_id""",
+        list(trip_ids),
         now,
     )
-    return sorted(r["task_id"] for r in rows)
+    by_trip: dict[str, list[StoredTask]] = {trip_id: [] for trip_id in trip_ids}
+    for stored in _stored(rows, rows):
+        assert stored.trip_id is not None
+        by_trip[stored.trip_id].append(stored)
+    return by_trip
 
 
 async def cancel_unfinished(conn: asyncpg.Connection, order_id: str, now: datetime) -> list[str]:

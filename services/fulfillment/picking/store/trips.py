@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -22,45 +23,63 @@ def _trip(r: asyncpg.Record) -> Trip:
     )
 
 
-async def lock_open_trip(
-    conn: asyncpg.Connection, warehouse_id: str, kind: TripKind
-) -> Trip | None:
-    row = await conn.fetchrow(
+async def lock_open_trips(
+    conn: asyncpg.Connection, kinds: Iterable[tuple[str, TripKind]]
+) -> list[Trip]:
+    """The open trips of these (warehouse, kind), locked in that order."""
+    ordered = sorted(set(kinds))
+    rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM trips
-            WHERE warehouse_id = $1 AND kind = $2 AND released_at IS NULL FOR UPDATE""",
-        warehouse_id,
-        kind,
+            WHERE released_at IS NULL
+              AND (warehouse_id, kind) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY warehouse_id, kind FOR UPDATE""",
+        [warehouse_id for warehouse_id, _ in ordered],
+        [kind for _, kind in ordered],
     )
-    return _trip(row) if row else None
+    return [_trip(r) for r in rows]
 
 
-async def insert_trip(conn: asyncpg.Connection, trip: Trip) -> bool:
-    """False if another transaction opened one first (the partial unique index)."""
-    inserted = await conn.fetchval(
-        f"""INSERT INTO trips ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (warehouse_id, kind) WHERE released_at IS NULL DO NOTHING
-            RETURNING 1""",
-        trip.trip_id,
-        trip.warehouse_id,
-        trip.kind,
-        trip.opened_at,
-        trip.closes_at,
-        trip.order_count,
+async def insert_trips(
+    conn: asyncpg.Connection,
+    trips: Sequence[Trip],
+    released_at: Mapping[str, datetime],
+    wake: tuple[str, str],
+) -> set[str]:
+    """Insert the trips (``released_at``: of those released already) and wake ``wake``
+    (channel, payload) at commit; returns the ids inserted. A trip left open is not
+    inserted if another transaction opened one first (the partial unique index)."""
+    if not trips:
+        return set()
+    rows = await conn.fetch(
+        f"""WITH opened AS (
+                INSERT INTO trips ({_COLUMNS}, released_at)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+                                     $5::timestamptz[], $6::int[], $7::timestamptz[])
+                ON CONFLICT (warehouse_id, kind) WHERE released_at IS NULL DO NOTHING
+                RETURNING trip_id)
+            SELECT trip_id, pg_notify($8, $9)::text AS woken FROM opened""",
+        [t.trip_id for t in trips],
+        [t.warehouse_id for t in trips],
+        [t.kind for t in trips],
+        [t.opened_at for t in trips],
+        [t.closes_at for t in trips],
+        [t.order_count for t in trips],
+        [released_at.get(t.trip_id) for t in trips],
+        *wake,
     )
-    return inserted is not None
+    return {r["trip_id"] for r in rows}
 
 
-async def set_order_count(conn: asyncpg.Connection, trip: Trip) -> None:
-    await conn.execute(
-        "UPDATE trips SET order_count = $2 WHERE trip_id = $1", trip.trip_id, trip.order_count
-    )
-
-
-async def has_order(conn: asyncpg.Connection, trip_id: str, order_id: str) -> bool:
-    found = await conn.fetchval(
-        "SELECT 1 FROM tasks WHERE trip_id = $1 AND order_id = $2 LIMIT 1", trip_id, order_id
-    )
-    return found is not None
+async def update_trips(
+    conn: asyncpg.Connection, trips: Sequence[Trip], released_at: Mapping[str, datetime]
+) -> None:
+    """Their order counts, and the release of those in ``released_at``."""
+    if trips:
+        await conn.executemany(
+            """UPDATE trips SET order_count = $2, released_at = coalesce($3, released_at)
+               WHERE trip_id = $1""",
+            [(t.trip_id, t.order_count, released_at.get(t.trip_id)) for t in trips],
+        )
 
 
 async def mark_released(conn: asyncpg.Connection, trip_id: str, now: datetime) -> None:
