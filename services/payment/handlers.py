@@ -12,14 +12,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
-
 from services.payment import domain, store
 from services.payment.calls import GatewayCalls
 from services.payment.domain import Payment, PaymentStatus
 from services.payment.gateway import PaymentGateway
 from services.payment.store import PaymentWrites
-from shared.runtime.consumer import Batched, Handler
+from shared.runtime.consumer import Batched, Handler, record_context
 from shared.runtime.external import RetryPolicy
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -98,10 +96,7 @@ class PaymentHandlers:
         writes = PaymentWrites()
         for message, envelope in events:
             payment = payments[_order_id(message)]
-            # the runtime binds these per record only when it applies records one by one
-            with structlog.contextvars.bound_contextvars(
-                event_id=envelope.id, order_id=payment.order_id
-            ):
+            with record_context(message, envelope):
                 if isinstance(message, OrderPlaced):
                     payment = await self._authorize(uow, writes, envelope, payment, message)
                 else:

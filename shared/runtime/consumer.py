@@ -21,6 +21,7 @@ Failures are sorted three ways:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -130,6 +131,18 @@ def dead_letter(service: str, item: Item, problem: PoisonMessage) -> OutboxRecor
         payload=r.value or b"",
         event_id=f"dlq:{service}:{r.topic}:{r.partition}:{r.offset}",
         event_type=item.envelope.type if item.envelope else None,
+    )
+
+
+def record_context(message: Message, envelope: Envelope) -> contextlib.AbstractContextManager[None]:
+    """Log lines inside name the record they are about. The runtime binds it around a
+    record handler; a Batched handler binds it around each record of its run."""
+    return structlog.contextvars.bound_contextvars(
+        event_id=envelope.id,
+        event_type=message.TYPE,
+        correlation_id=envelope.correlation_id or envelope.id,
+        order_id=getattr(message, "order_id", None),
+        subject=envelope.subject,
     )
 
 
@@ -399,13 +412,7 @@ class BatchConsumer:
             first = first_of_its_id(item, fresh)
         if not first:
             return "duplicate"
-        with structlog.contextvars.bound_contextvars(
-            event_id=item.envelope.id,
-            event_type=item.message.TYPE,
-            correlation_id=item.envelope.correlation_id or item.envelope.id,
-            order_id=getattr(item.message, "order_id", None),
-            subject=item.envelope.subject,
-        ):
+        with record_context(item.message, item.envelope):
             if isinstance(handler, Batched):
                 await handler.apply(uow, [(item.message, item.envelope)])
             else:

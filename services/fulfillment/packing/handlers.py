@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import structlog
-
 from services.fulfillment.packing import domain, store
-from shared.runtime.consumer import Batched, Handler
+from shared.runtime.consumer import Batched, Handler, record_context
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
@@ -52,10 +50,7 @@ class PackingHandlers:
         for message, envelope in events:
             assert isinstance(message, PickTaskCreated | PickingCompleted)
             key = _group_key(message)
-            # the runtime binds these per record only when it applies records one by one
-            with structlog.contextvars.bound_contextvars(
-                event_id=envelope.id, order_id=message.order_id
-            ):
+            with record_context(message, envelope):
                 group = groups[key].noted(message)
                 groups[key] = await self._pack_if_complete(uow, envelope, message, group)
         await store.save_groups(uow.conn, list(groups.values()))

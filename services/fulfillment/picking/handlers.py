@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import structlog
-
 from services.fulfillment.picking import domain, planner, scans, store
 from services.fulfillment.picking.domain import Allocated, Layout, Round
-from shared.runtime.consumer import Batched, Handler
+from shared.runtime.consumer import Batched, Handler, record_context
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
@@ -81,10 +79,7 @@ class PickingHandlers:
         to_plan: list[tuple[Round, Envelope]] = []
         for message, envelope in events:
             assert isinstance(message, AllocationEvent)
-            # the runtime binds these per record only when it applies records one by one
-            with structlog.contextvars.bound_contextvars(
-                event_id=envelope.id, order_id=message.order_id
-            ):
+            with record_context(message, envelope):
                 to_plan += [(r, envelope) for r in self._note(book, message)]
         await planner.plan_rounds(uow, to_plan, book, self.layout, now)
         await store.save_book(uow.conn, book, now)
