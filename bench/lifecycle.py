@@ -40,7 +40,7 @@ from bench.traffic import records_per_topic, traffic
 from services.order.domain import order_id_for
 from shared.runtime.infra.stack import infrastructure
 from shared.runtime.storefront import publish_orders
-from tests.e2e.lifecycle import TERMINAL, ample_seed, orders, start_pipeline
+from tests.e2e.lifecycle import SERVICES, TERMINAL, ample_seed, orders, start_pipeline
 from tests.integration.harness import Stack, header
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,6 +50,8 @@ WARM_UP_ORDERS = 200
 ZERO_DELAY = {
     "fulfillment.picking": {"picking_batch_max_wait_s": "0", "picking_wave_window_s": "0.05"},
 }
+# as `conveyor up` runs on its embedded broker: one instance per service, one partition
+AS_MAKE_RUN = {name: {"topic_partitions": "1", **ZERO_DELAY.get(name, {})} for name in SERVICES}
 console = Console()
 
 
@@ -183,7 +185,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
             report.machine_pg_single_commits_per_s = single
             report.machine_pg_batched_rows_per_s = batched
             console.print("starting every service …")
-            pipeline = await start_pipeline(stack, ample_seed(workdir, 10_000_000), ZERO_DELAY)
+            pipeline = await start_pipeline(stack, ample_seed(workdir, 10_000_000), AS_MAKE_RUN)
             watcher = Watcher(stack)
             await watcher.start()
             memory = MemorySampler([s.proc.pid for s in pipeline.values() if s.proc])

@@ -55,7 +55,7 @@ def main() -> int:
     asyncio.set_event_loop(loop)
 
     async def prepare() -> None:
-        await ensure_topics(settings.kafka_bootstrap_servers)
+        await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_partitions)
         await rebuild_state(settings, state)
 
     preparing = loop.create_task(prepare())

@@ -82,6 +82,8 @@ def up(
                 ),
             )
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{broker_port}"
+            # one instance of each service: one partition per topic is all it can use
+            env.setdefault("CONVEYOR_TOPIC_PARTITIONS", "1")
         if not env.get("DATABASE_URL"):
             ensure_port_free("127.0.0.1", postgres_port, "the embedded PostgreSQL")
             manager.add_process(

@@ -66,7 +66,7 @@ async def prepare(definition: ServiceDefinition, settings: Settings) -> asyncpg.
     applied = await migrate(settings.database_url, definition.schema, definition.migrations)
     if applied:
         log.info("migrations.applied", migrations=applied)
-    await ensure_topics(settings.kafka_bootstrap_servers)
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_partitions)
     return await create_pool(
         settings.database_url,
         definition.schema,

@@ -26,14 +26,18 @@ async def at_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
     return True
 
 
-def registry_topics() -> dict[str, int]:
-    wanted = {t.name: t.partitions for t in TOPICS.values()}
+def registry_topics(partitions: int | None = None) -> dict[str, int]:
+    """Every topic and its partition count: the registry's, or ``partitions`` for all."""
+    wanted = {t.name: partitions or t.partitions for t in TOPICS.values()}
     wanted.update({dlq_topic(s): DLQ_PARTITIONS for s in CONSUMING_SERVICES})
     return wanted
 
 
-async def ensure_topics(bootstrap: str, timeout_s: float = 60.0) -> dict[str, int]:
-    """Create missing topics; waits for the broker to come up first."""
+async def ensure_topics(
+    bootstrap: str, partitions: int | None = None, timeout_s: float = 60.0
+) -> dict[str, int]:
+    """Create missing topics (an existing topic keeps its partitions); waits for the broker
+    to come up first."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="conveyor-admin")
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((KafkaConnectionError, OSError)),
@@ -44,7 +48,7 @@ async def ensure_topics(bootstrap: str, timeout_s: float = 60.0) -> dict[str, in
         with attempt:
             await admin.start()
     try:
-        wanted = registry_topics()
+        wanted = registry_topics(partitions)
         response = await admin.create_topics(
             [
                 NewTopic(name, partitions, replication_factor=1)
