@@ -153,6 +153,24 @@ class Stack:
     async def start(self, name: str, **settings: str) -> ServiceProcess:
         return await self.service(name, **settings).start().ready()
 
+    async def start_with_one_by_one_twin(
+        self, name: str, twin_database: str, **settings: str
+    ) -> tuple[ServiceProcess, ServiceProcess]:
+        """The service as it runs, and a twin on its own database and consumer group that is
+        handed one record per poll: what a Batched handler's runs must leave too."""
+        batched = self.service(name, **settings)
+        twin = self.service(
+            name,
+            **settings,
+            consumer_group=f"{name.rsplit('.', 1)[-1]}-one-by-one",
+            instance_id="one-by-one",
+            max_poll_records="1",
+        )
+        twin.env["DATABASE_URL"] = twin_database
+        for process in (batched, twin):
+            process.start()
+        return await batched.ready(), await twin.ready()
+
     def sibling_database(self, suffix: str) -> str:
         """A second, empty database on the same server (e.g. to rebuild a projection)."""
         parts = urlsplit(self.database_url)

@@ -708,14 +708,14 @@ async def test_runs_of_placements_and_shipments_equal_one_by_one(
 
     # published before the services start: the first poll hands over all of them
     await publish_in_one_partition(stack, "order.events", RUN_OF_PLACEMENTS)
-    batched, one_by_one = await both_inventories(stack, one_by_one_db)
+    batched, one_by_one = await stack.start_with_one_by_one_twin("inventory", one_by_one_db)
     await both_consumed(batched, one_by_one, "order.events", len(RUN_OF_PLACEMENTS))
     await applied_in_one_run(batched, "order.events")
     for process in (batched, one_by_one):
         process.stop()
 
     await publish_in_one_partition(stack, "shipping.events", RUN_OF_SHIPMENTS)
-    batched, one_by_one = await both_inventories(stack, one_by_one_db)
+    batched, one_by_one = await stack.start_with_one_by_one_twin("inventory", one_by_one_db)
     await both_consumed(batched, one_by_one, "shipping.events", len(RUN_OF_SHIPMENTS))
     await applied_in_one_run(batched, "shipping.events")
 
@@ -794,24 +794,6 @@ async def publish_in_one_partition(stack: Stack, topic: str, messages: list[Any]
         for m in messages
     ]
     await stack.publish(topic, [(b"one-run", e.data, to_headers(e)) for e in envelopes])
-
-
-async def both_inventories(
-    stack: Stack, one_by_one_db: str
-) -> tuple[ServiceProcess, ServiceProcess]:
-    """The service as it runs, and one on its own database and consumer group that is
-    handed one record per poll."""
-    batched = stack.service("inventory")
-    one_by_one = stack.service(
-        "inventory",
-        consumer_group="inventory-one-by-one",
-        instance_id="one-by-one",
-        max_poll_records="1",
-    )
-    one_by_one.env["DATABASE_URL"] = one_by_one_db
-    for process in (batched, one_by_one):
-        process.start()
-    return await batched.ready(), await one_by_one.ready()
 
 
 async def both_consumed(

@@ -352,16 +352,7 @@ async def test_a_run_of_reports_ends_as_the_same_reports_one_by_one(stack: Stack
         for m in reports
     ]
     await stack.publish("picking.events", [(b"one-run", e.data, to_headers(e)) for e in envelopes])
-    batched = stack.service(SERVICE)
-    one_by_one = stack.service(
-        SERVICE,
-        consumer_group="packing-one-by-one",
-        instance_id="one-by-one",
-        max_poll_records="1",
-    )
-    one_by_one.env["DATABASE_URL"] = one_by_one_db
-    for process in (batched, one_by_one):
-        await process.start().ready()
+    batched, one_by_one = await stack.start_with_one_by_one_twin(SERVICE, one_by_one_db)
     for process in (batched, one_by_one):
         await consumed(process, len(reports))
 

@@ -662,7 +662,9 @@ async def test_runs_of_confirmations_and_allocations_end_as_one_by_one(stack: St
         # published before the services start: the first poll hands over all of them
         ids = await publish_in_one_partition(stack, topic, messages)
         names |= {event_id: f"{phase}.{n}" for n, event_id in enumerate(ids)}
-        batched, one_by_one = await both_pickings(stack, one_by_one_db)
+        batched, one_by_one = await stack.start_with_one_by_one_twin(
+            SERVICE, one_by_one_db, **RUN_SETTINGS
+        )
         for process in (batched, one_by_one):
             await stack.settled(process, len(messages))
         await applied_in_one_poll(batched, topic)
@@ -748,23 +750,6 @@ async def applied_in_one_poll(process: ServiceProcess, topic: str) -> None:
     record (which would hide a broken run behind the one-by-one fallback)."""
     assert await process.metric("conveyor_batch_size_count", topic=topic) == 1
     assert await process.metric("conveyor_retries_total", kind="handler") == 0
-
-
-async def both_pickings(stack: Stack, one_by_one_db: str) -> tuple[ServiceProcess, ServiceProcess]:
-    """The service as it runs, and one on its own database and consumer group that is
-    handed one record per poll."""
-    batched = stack.service(SERVICE, **RUN_SETTINGS)
-    one_by_one = stack.service(
-        SERVICE,
-        **RUN_SETTINGS,
-        consumer_group="picking-one-by-one",
-        instance_id="one-by-one",
-        max_poll_records="1",
-    )
-    one_by_one.env["DATABASE_URL"] = one_by_one_db
-    for process in (batched, one_by_one):
-        process.start()
-    return await batched.ready(), await one_by_one.ready()
 
 
 def run_summary(
