@@ -41,7 +41,7 @@ from services.order.domain import order_id_for
 from shared.runtime.infra.stack import infrastructure
 from shared.runtime.storefront import publish_orders
 from tests.e2e.lifecycle import SERVICES, TERMINAL, ample_seed, orders, start_pipeline
-from tests.integration.harness import Stack, header
+from tests.integration.harness import ServiceProcess, Stack, header
 
 RESULTS = Path(__file__).parent / "results"
 WARM_UP_ORDERS = 200
@@ -80,6 +80,9 @@ class Report:
     records_consumed_per_order: float = 0.0
     broker_only_ceiling_orders_per_s: float = 0.0
     records_per_order_by_topic: dict[str, float] = field(default_factory=dict)
+    # consumed records per poll (one transaction each) in the throughput phase: every
+    # poll pays the same round trips, so the larger, the cheaper a record
+    records_per_poll: dict[str, float] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
 
 
@@ -161,6 +164,27 @@ async def run_orders(
     return sent, max(watcher.finished[o] for o in sent)
 
 
+async def polls(pipeline: dict[str, ServiceProcess]) -> dict[str, tuple[float, float]]:
+    """(records consumed, polls applied) so far, per service with the batch consumer."""
+    counts = {}
+    for name, process in pipeline.items():
+        records = await process.metric("conveyor_batch_size_sum")
+        applied = await process.metric("conveyor_handler_seconds_count")
+        if applied:
+            counts[name] = (records, applied)
+    return counts
+
+
+def per_poll(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    return {
+        name: round((records - before[name][0]) / max(applied - before[name][1], 1), 1)
+        for name, (records, applied) in after.items()
+        if name in before
+    }
+
+
 def percentiles(sent: dict[str, float], seen: dict[str, float]) -> dict[str, float]:
     lat = sorted((seen[o] - t) * 1000 for o, t in sent.items() if o in seen)
     if not lat:
@@ -201,6 +225,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
                 else None
             )
             pids = [s.proc.pid for s in pipeline.values() if s.proc]
+            polls_before = await polls(pipeline)
             cpu_before, started = cpu_seconds(pids), time.monotonic()
             sent, end = await run_orders(stack, watcher, bodies, rate=0)
             report.sustained_orders_per_s = len(sent) / (end - min(sent.values()))
@@ -209,6 +234,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
             )
             if profiling is not None:
                 report.profile = await profiling
+            report.records_per_poll = per_poll(polls_before, await polls(pipeline))
             counts = await records_per_topic(stack.bootstrap)
             finished = WARM_UP_ORDERS + args.orders
             moved = traffic(
@@ -285,6 +311,10 @@ def show(report: Report) -> None:
         "of 2 cores",
     )
     console.print(table)
+    console.print(
+        "records per poll: "
+        + ", ".join(f"{name} {n:g}" for name, n in sorted(report.records_per_poll.items()))
+    )
     if report.profile:
         console.print(f"profile of {report.profile['service']}: {report.profile['file']}")
         for frame, share in report.profile["top"][:12]:
