@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from services.payment.domain import (
 )
 from services.payment.gateway import GatewayResult, GatewayUnavailable, LedgerEntry, Operation
 from shared.runtime.db import UNREACHABLE
+from shared.runtime.writes import Writes
 from shared.schemas.common import Money
 
 # --- payments ---
@@ -177,7 +177,6 @@ INSERT_GATEWAY_CALL = """INSERT INTO gateway_calls (order_id, operation, idempot
                          VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, $10)"""
 
 
-@dataclass
 class PaymentWrites:
     """The rows a handler writes, held until :meth:`flush` writes each table with one
     pipelined ``executemany``: a run of records costs a few round trips, not a few each.
@@ -185,10 +184,11 @@ class PaymentWrites:
     Nothing here is read back before the flush: the handlers keep the payments they change
     in memory, and the sandbox gateway keeps its memory on connections of its own."""
 
-    gateway_calls: list[tuple[object, ...]] = field(default_factory=list)
-    authorizations: list[tuple[object, ...]] = field(default_factory=list)
-    captures: list[tuple[object, ...]] = field(default_factory=list)
-    payments: list[tuple[object, ...]] = field(default_factory=list)
+    def __init__(self) -> None:
+        # captures refer to authorizations, possibly of the same run
+        self._writes = Writes(
+            order=(INSERT_GATEWAY_CALL, INSERT_AUTHORIZATION, INSERT_CAPTURE, SAVE_PAYMENT)
+        )
 
     def gateway_call(
         self,
@@ -204,68 +204,56 @@ class PaymentWrites:
         duration_ms: float,
     ) -> None:
         outcome = "error" if result is None else ("approved" if result.approved else "refused")
-        self.gateway_calls.append(
-            (
-                order_id,
-                operation,
-                idempotency_key,
-                attempt,
-                event_id,
-                json.dumps(request),
-                outcome,
-                json.dumps(result.to_json()) if result is not None else None,
-                error,
-                duration_ms,
-            )
+        self._writes.add(
+            INSERT_GATEWAY_CALL,
+            order_id,
+            operation,
+            idempotency_key,
+            attempt,
+            event_id,
+            json.dumps(request),
+            outcome,
+            json.dumps(result.to_json()) if result is not None else None,
+            error,
+            duration_ms,
         )
 
     def authorization(
         self, order_id: str, auth: Authorization, expires_at: datetime | None
     ) -> None:
-        self.authorizations.append(
-            (
-                auth.authorization_id,
-                order_id,
-                auth.amount.amount_minor,
-                auth.amount.currency,
-                auth.gateway_reference,
-                expires_at,
-            )
+        self._writes.add(
+            INSERT_AUTHORIZATION,
+            auth.authorization_id,
+            order_id,
+            auth.amount.amount_minor,
+            auth.amount.currency,
+            auth.gateway_reference,
+            expires_at,
         )
 
     def capture(
         self, order_id: str, capture: Capture, authorization_id: str, shipment_id: str | None
     ) -> None:
-        self.captures.append(
-            (
-                capture.capture_id,
-                order_id,
-                authorization_id,
-                capture.amount.amount_minor,
-                capture.amount.currency,
-                capture.gateway_reference,
-                shipment_id,
-            )
+        self._writes.add(
+            INSERT_CAPTURE,
+            capture.capture_id,
+            order_id,
+            authorization_id,
+            capture.amount.amount_minor,
+            capture.amount.currency,
+            capture.gateway_reference,
+            shipment_id,
         )
 
     def payment(
         self, payment: Payment, *, decline_code: str | None = None, last_error: str | None = None
     ) -> None:
         # every save, in order, not only the last: COALESCE keeps an earlier one's error
-        self.payments.append(_save_args(payment, decline_code, last_error))
+        self._writes.add(SAVE_PAYMENT, *_save_args(payment, decline_code, last_error))
 
     async def flush(self, conn: asyncpg.Connection) -> None:
-        """Write everything held, and forget it. Authorizations go before the captures
-        that refer to them."""
-        for sql, rows in (
-            (INSERT_GATEWAY_CALL, self.gateway_calls),
-            (INSERT_AUTHORIZATION, self.authorizations),
-            (INSERT_CAPTURE, self.captures),
-            (SAVE_PAYMENT, self.payments),
-        ):
-            if rows:
-                await conn.executemany(sql, rows)
-        self.gateway_calls, self.authorizations, self.captures, self.payments = [], [], [], []
+        """Write everything held, and forget it."""
+        await self._writes.flush(conn)
 
 
 # --- refunds ---

@@ -23,9 +23,9 @@ from services.fulfillment.shipping.carrier import CarrierAdapter, CarrierError, 
 from services.fulfillment.shipping.domain.shopping import Quote
 from services.fulfillment.shipping.store import carrier as store
 from services.fulfillment.shipping.store.shipments import ShipmentRow
-from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.external import Meters, NoAnswer, RetryPolicy, call_recorded
 from shared.runtime.logging import get_logger
+from shared.runtime.writes import Writes
 from shared.schemas import Envelope
 
 log = get_logger(__name__)

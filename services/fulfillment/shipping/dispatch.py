@@ -21,10 +21,10 @@ from services.fulfillment.shipping.domain.shopping import SERVICE_LEVEL_DAYS, pr
 from services.fulfillment.shipping.network import Warehouse
 from services.fulfillment.shipping.store import shipments as store
 from services.fulfillment.shipping.store.shipments import OrderRow, ShipmentRow
-from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.external import RetryPolicy
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
+from shared.runtime.writes import Writes
 from shared.schemas import Envelope
 from shared.schemas.common import Address
 from shared.schemas.events.fulfillment import (

@@ -6,7 +6,7 @@ comes second finds the other's facts and ships.
 
 Set-based (:class:`Batched`): a run of either locks its orders and shipments in a query
 or two, calls the carrier record by record in the run's order, and writes what the run
-changed at its end (``store/writes.py``). A run leaves what the records one by one
+changed at its end (``shared/runtime/writes.py``). A run leaves what the records one by one
 would have left, with the same events in the same order; a record repeated within the
 run finds what the first one did, in memory.
 """
@@ -21,10 +21,10 @@ from services.fulfillment.shipping.dispatch import Dispatcher
 from services.fulfillment.shipping.domain.shipment import ShipmentStatus, shipment_id_for
 from services.fulfillment.shipping.store import shipments as store
 from services.fulfillment.shipping.store.shipments import OrderRow, ShipmentRow
-from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.consumer import Batched, Handler
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
+from shared.runtime.writes import Writes
 from shared.schemas import Envelope, Message
 from shared.schemas.events.fulfillment import CarrierUpdate, Packed
 from shared.schemas.events.order import OrderCancelled, OrderPlaced

@@ -24,11 +24,11 @@ from services.fulfillment.shipping.dispatch import Dispatched
 from services.fulfillment.shipping.domain import simulation
 from services.fulfillment.shipping.domain.calendar import add_business_days
 from services.fulfillment.shipping.store import simulation as store
-from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.consumer import TRANSIENT
 from shared.runtime.logging import get_logger
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
+from shared.runtime.writes import Writes
 from shared.schemas import Envelope
 from shared.schemas.events.fulfillment import CarrierUpdate
 

@@ -21,10 +21,10 @@ from services.fulfillment.shipping.domain.shipment import (
 from services.fulfillment.shipping.store import shipments as shipment_store
 from services.fulfillment.shipping.store import tracking as store
 from services.fulfillment.shipping.store.shipments import ShipmentRow
-from services.fulfillment.shipping.store.writes import Writes
 from services.fulfillment.shipping.webhook import CarrierScan
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
+from shared.runtime.writes import Writes
 from shared.schemas import Envelope, Message
 from shared.schemas.events.fulfillment import (
     CarrierUpdate,

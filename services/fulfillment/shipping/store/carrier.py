@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 
 from services.fulfillment.shipping.carrier import CarrierError, Label
-from services.fulfillment.shipping.store.writes import Writes
 from shared.runtime.db import UNREACHABLE
+from shared.runtime.writes import Writes
 
 ATTACH_TIMEOUT_S = 30.0
 

@@ -12,7 +12,7 @@ import asyncpg
 from services.fulfillment.shipping.carrier import Label
 from services.fulfillment.shipping.domain.shipment import ShipmentStatus, Tracking
 from services.fulfillment.shipping.domain.shopping import Choice
-from services.fulfillment.shipping.store.writes import Writes
+from shared.runtime.writes import Writes
 from shared.schemas.common import Address, Customer
 from shared.schemas.events.fulfillment import Package, Packed
 from shared.schemas.events.order import OrderPlaced
@@ -256,7 +256,7 @@ async def count_with_carrier(conn: asyncpg.Connection, order_id: str) -> int:
     return int(value)
 
 
-# --- writes queued until the run ends (store/writes.py) ---
+# --- writes queued until the run ends (shared/runtime/writes.py) ---
 
 SET_STATUS = "UPDATE shipments SET status = $2, updated_at = now() WHERE shipment_id = $1"
 

@@ -11,7 +11,7 @@ from datetime import date
 import asyncpg
 
 from services.fulfillment.shipping.domain.simulation import PlannedScan
-from services.fulfillment.shipping.store.writes import Writes
+from shared.runtime.writes import Writes
 
 
 @dataclass(frozen=True)

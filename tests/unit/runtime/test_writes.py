@@ -1,10 +1,10 @@
-"""A run's held writes (store/writes.py): one executemany per statement, in order."""
+"""A run's held writes (shared/runtime/writes.py): one executemany per statement, in order."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.fulfillment.shipping.store.writes import Writes
+from shared.runtime.writes import Writes
 
 
 class RecordingConnection:
@@ -37,3 +37,17 @@ async def test_a_flush_forgets_what_it_wrote() -> None:
     await writes.flush(conn)  # type: ignore[arg-type]
     await writes.flush(conn)  # type: ignore[arg-type]
     assert conn.executed == [("UPDATE shipments", [("s1",)])]
+
+
+async def test_statements_given_an_order_go_first_in_that_order() -> None:
+    writes = Writes(order=("INSERT authorization", "INSERT capture"))
+    writes.add("UPDATE payment", "o1")
+    writes.add("INSERT capture", "c1")
+    writes.add("INSERT authorization", "a1")
+    conn = RecordingConnection()
+    await writes.flush(conn)  # type: ignore[arg-type]
+    assert conn.executed == [
+        ("INSERT authorization", [("a1",)]),
+        ("INSERT capture", [("c1",)]),
+        ("UPDATE payment", [("o1",)]),
+    ]
