@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from services.inventory import domain, store
-from shared.runtime.consumer import Batched, Handler
+from shared.runtime.consumer import Batched, Handler, run_of
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
@@ -37,7 +36,6 @@ from shared.schemas.events.order import OrderCancelled, OrderPlaced
 from shared.schemas.events.returns import ReturnRestocked
 
 log = get_logger(__name__)
-M = TypeVar("M", bound=Message)
 
 
 class UnknownStockItem(Exception):
@@ -58,21 +56,12 @@ async def emit_levels(
         await uow.emit(domain.level_changed(snapshot, now=now), cause=cause)
 
 
-def _all_of(kind: type[M], events: Sequence[tuple[Message, Envelope]]) -> list[tuple[M, Envelope]]:
-    """The run, typed: the runtime routes only ``kind`` to this handler."""
-    typed = []
-    for message, envelope in events:
-        assert isinstance(message, kind)
-        typed.append((message, envelope))
-    return typed
-
-
 async def on_orders_placed(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
     """Reserve every line (nearest warehouse, else split, else backorder) or nothing, for
     each order of the run in turn; an order placed before, or cancelled before it was
     placed, reserves nothing."""
     conn = uow.conn
-    placements = _all_of(OrderPlaced, events)
+    placements = run_of(OrderPlaced, events)
     claimed = await store.claim_reservations(
         conn, [(message.order_id, _ship_to(message)) for message, _ in placements]
     )
@@ -182,7 +171,7 @@ async def on_shipments_dispatched(
     shipment of the run in turn, once per shipment id; the reservation is committed once
     nothing of it is outstanding or backordered."""
     conn = uow.conn
-    shipments = _all_of(ShipmentDispatched, events)
+    shipments = run_of(ShipmentDispatched, events)
     reservations = await store.lock_reservations_of_orders(
         conn, {message.order_id for message, _ in shipments}
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.portal import domain, store
-from shared.runtime.consumer import Batched, Handler
+from shared.runtime.consumer import Batched, Handler, run_of
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import TOPICS, Envelope, Message
 from shared.schemas.events.inventory import StockLevelChanged
@@ -30,11 +30,10 @@ async def project_order_activity(
 
 async def project_stock_levels(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
     """Set-based, like the tracking projection: one locking read, one write per run."""
-    keys = {(m.sku, m.warehouse_id) for m, _ in events}  # type: ignore[attr-defined]
-    positions = await store.lock_positions(uow.conn, keys)
+    levels = run_of(StockLevelChanged, events)
+    positions = await store.lock_positions(uow.conn, {(m.sku, m.warehouse_id) for m, _ in levels})
     changed: dict[tuple[str, str], domain.StockPosition] = {}
-    for message, _ in events:
-        assert isinstance(message, StockLevelChanged)
+    for message, _ in levels:
         key = (message.sku, message.warehouse_id)
         position = domain.apply_level(positions.get(key), message)
         if position is not None:

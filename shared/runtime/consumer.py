@@ -57,6 +57,7 @@ from shared.schemas import Envelope, Message, PoisonMessage, dlq_topic, from_rec
 
 RecordHandler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,16 @@ class Batched:
 
 
 Handler = RecordHandler | Batched
+
+
+def run_of(kind: type[M], events: Sequence[tuple[Message, Envelope]]) -> list[tuple[M, Envelope]]:
+    """A Batched handler's run, typed: the handler is registered for ``kind`` alone."""
+    typed = []
+    for message, envelope in events:
+        assert isinstance(message, kind)
+        typed.append((message, envelope))
+    return typed
+
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     *UNREACHABLE,

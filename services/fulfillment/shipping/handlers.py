@@ -21,7 +21,7 @@ from services.fulfillment.shipping.dispatch import Dispatcher
 from services.fulfillment.shipping.domain.shipment import ShipmentStatus, shipment_id_for
 from services.fulfillment.shipping.store import shipments as store
 from services.fulfillment.shipping.store.shipments import OrderRow, ShipmentRow
-from shared.runtime.consumer import Batched, Handler
+from shared.runtime.consumer import Batched, Handler, run_of
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.runtime.writes import Writes
@@ -48,9 +48,9 @@ class ShippingHandlers:
         self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
     ) -> None:
         """Remember what a label needs; ship whatever was packed before it arrived."""
+        placements = run_of(OrderPlaced, events)
         firsts: dict[str, OrderPlaced] = {}  # each order's first order.placed in the run
-        for message, _ in events:
-            assert isinstance(message, OrderPlaced)
+        for message, _ in placements:
             firsts.setdefault(message.order_id, message)
         inserted = await store.insert_placed(uow.conn, list(firsts.values()))
         placed, awaiting = await self._place_known_orders(
@@ -58,8 +58,7 @@ class ShippingHandlers:
         )
         writes = Writes()
         seen: set[str] = set()
-        for message, envelope in events:
-            assert isinstance(message, OrderPlaced)
+        for message, envelope in placements:
             repeat = message.order_id in seen
             seen.add(message.order_id)
             if not repeat and message.order_id in inserted:
@@ -109,14 +108,11 @@ class ShippingHandlers:
 
     async def on_packed(self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
         """One shipment per packing: ship it now if the order is placed, else later."""
-        orders = await store.lock_or_create_orders(
-            uow.conn,
-            (message.order_id for message, _ in events),  # type: ignore[attr-defined]
-        )
-        shipments, new = await self._lock_or_create_shipments(uow, events)
+        packings = run_of(Packed, events)
+        orders = await store.lock_or_create_orders(uow.conn, (m.order_id for m, _ in packings))
+        shipments, new = await self._lock_or_create_shipments(uow, packings)
         writes = Writes()
-        for message, envelope in events:
-            assert isinstance(message, Packed)
+        for message, envelope in packings:
             shipment_id = shipment_id_for(message.packing_id)
             if shipment_id in new:
                 new.remove(shipment_id)  # a later one in the run is a repeat
@@ -129,12 +125,11 @@ class ShippingHandlers:
 
     @staticmethod
     async def _lock_or_create_shipments(
-        uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
+        uow: UnitOfWork, packings: list[tuple[Packed, Envelope]]
     ) -> tuple[dict[str, ShipmentRow], set[str]]:
         """The run's shipments, locked, by id; and the ids of those created now."""
         firsts: dict[str, tuple[str, Packed, str]] = {}  # each packing's first record
-        for message, envelope in events:
-            assert isinstance(message, Packed)
+        for message, envelope in packings:
             shipment_id = shipment_id_for(message.packing_id)
             firsts.setdefault(shipment_id, (shipment_id, message, envelope.id))
         shipments = await store.insert_shipments(uow.conn, list(firsts.values()))

@@ -22,6 +22,7 @@ from services.fulfillment.shipping.store import shipments as shipment_store
 from services.fulfillment.shipping.store import tracking as store
 from services.fulfillment.shipping.store.shipments import ShipmentRow
 from services.fulfillment.shipping.webhook import CarrierScan
+from shared.runtime.consumer import run_of
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.runtime.writes import Writes
@@ -43,10 +44,7 @@ async def on_carrier_updates(uow: UnitOfWork, events: Sequence[tuple[Message, En
     Set-based: the run's shipments are locked in one query and its new scans recorded in
     one statement; each scan then moves its shipment in memory, in the run's order, and
     the shipments are saved as the run leaves them."""
-    updates: list[tuple[CarrierUpdate, Envelope]] = []
-    for message, envelope in events:
-        assert isinstance(message, CarrierUpdate)
-        updates.append((message, envelope))
+    updates = run_of(CarrierUpdate, events)
     shipments = await store.lock_by_tracking_numbers(
         uow.conn, ((u.carrier, u.tracking_number) for u, _ in updates)
     )
