@@ -33,6 +33,17 @@ class FulfillmentEvent(Message):
     occurred_at: datetime
 
 
+# The allocation round a warehouse's units belong to: None for the order's reservation,
+# else the ``inventory.backorder_allocated`` round (``BackorderAllocated.round_id``) that
+# allocated them later. Each (warehouse, round) is picked, packed and shipped on its own,
+# so units allocated after a warehouse already packed the order get a shipment of their own.
+BACKORDER_ROUND = Field(
+    default=None,
+    description="the backorder allocation round (BackorderAllocated.round_id) these units "
+    "were allocated in; null: the order's reservation",
+)
+
+
 class ItemCount(Value):
     """A quantity of one order line."""
 
@@ -67,6 +78,7 @@ class PickTaskCreated(PickEvent):
         default=None, description="the batch or wave this task is picked with, if any"
     )
     zone: str | None = None
+    backorder_round: str | None = BACKORDER_ROUND
 
 
 @event("picking.item_picked.v1")
@@ -132,6 +144,7 @@ class Packed(FulfillmentEvent):
     warehouse_id: str
     packages: list[Package]
     packer_id: str
+    backorder_round: str | None = BACKORDER_ROUND
 
 
 # --- shipping ---
@@ -172,6 +185,7 @@ class ShipmentDispatched(ShipmentEvent):
     service: str
     estimated_delivery: date | None = None
     packages: list[ShippedPackage]
+    backorder_round: str | None = BACKORDER_ROUND
 
 
 @event("shipment.tracking_updated.v1")

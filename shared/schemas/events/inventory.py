@@ -8,6 +8,8 @@ warehouse staff and 3PL clients (key: SKU).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, datetime
 from typing import Literal
 
@@ -68,6 +70,19 @@ class BackorderAllocated(ReservationEvent):
 
     allocations: list[Allocation]
     still_backordered: list[BackorderedLine] = []
+
+    @property
+    def round_id(self) -> str:
+        """This allocation round's id, from its content, the same in every service that
+        reads it: picking, packing and shipping keep a round's units together and apart
+        from the order's other rounds, and the order waits for each round's shipment.
+        A re-emitted event (new ce_id, same content) is the same round; two genuine
+        rounds never look alike, because the units still backordered go down with each.
+        """
+        content = sorted((a.line_id, a.sku, a.warehouse_id, a.quantity) for a in self.allocations)
+        waiting = sum(b.quantity for b in self.still_backordered)
+        digest = hashlib.sha256(json.dumps([content, waiting]).encode()).hexdigest()
+        return f"backorder:{digest[:20]}"
 
 
 @event("inventory.reservation_failed.v1")
