@@ -9,7 +9,7 @@ from services.order.domain.lifecycle import (
     can_cancel,
     transition,
 )
-from services.order.domain.progress import Progress
+from services.order.domain.progress import Progress, consignment
 from services.order.domain.saga import Order, Outcome, Refused, cancel, decide_review, record
 from services.order.domain.submission import (
     MAX_LINES,
@@ -43,6 +43,7 @@ __all__ = [
     "Rejected",
     "can_cancel",
     "cancel",
+    "consignment",
     "decide_review",
     "order_id_for",
     "record",

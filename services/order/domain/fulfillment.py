@@ -8,7 +8,10 @@ order's own event stream is always in lifecycle order, whatever order the facts 
 
 An order shipped from several warehouses (a split reservation) is packed when every
 warehouse has packed, shipped when every warehouse has dispatched, delivered when every
-shipment is delivered. It is completed once delivered and the payment captured.
+shipment is delivered. It is completed once delivered and the payment captured. Units
+allocated later to a backordered line are a consignment of their own (``consignment``):
+packed and shipped on their own, even from a warehouse that shipped the order already,
+and the order is not delivered before they are.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.order.domain.lifecycle import OrderStatus, transition
-from services.order.domain.progress import Progress
+from services.order.domain.progress import Progress, consignment
 from services.order.domain.saga import Order
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import (
@@ -77,14 +80,15 @@ def note(progress: Progress, fact: FulfillmentFact) -> Progress:
         case Packed():
             return replace(
                 progress,
-                packed=progress.packed | {fact.warehouse_id},
+                packed=progress.packed | {consignment(fact.warehouse_id, fact.backorder_round)},
                 package_ids=progress.package_ids | {p.package_id for p in fact.packages},
             )
         case ShipmentDispatched():
             etas = [d for d in (progress.estimated_delivery, fact.estimated_delivery) if d]
             return replace(
                 progress,
-                dispatched=progress.dispatched | {fact.warehouse_id},
+                dispatched=progress.dispatched
+                | {consignment(fact.warehouse_id, fact.backorder_round)},
                 shipments=progress.shipments | {fact.shipment_id},
                 estimated_delivery=max(etas) if etas else None,
             )
@@ -105,7 +109,8 @@ def note(progress: Progress, fact: FulfillmentFact) -> Progress:
         case BackorderAllocated():
             return replace(
                 progress,
-                warehouses=progress.warehouses | {a.warehouse_id for a in fact.allocations},
+                consignments=progress.consignments
+                | {consignment(a.warehouse_id, fact.round_id) for a in fact.allocations},
                 backorder_pending=bool(fact.still_backordered),
             )
 
@@ -122,12 +127,12 @@ def record_progress(order: Order, fact: FulfillmentFact, now: datetime) -> Advan
 
 def _next_step(order: Order, now: datetime) -> tuple[Order, OrderEvent] | None:
     p, status = order.progress, order.status
-    all_dispatched = bool(p.warehouses) and p.warehouses <= p.dispatched
+    all_dispatched = bool(p.consignments) and p.consignments <= p.dispatched
     all_delivered = all_dispatched and p.shipments <= p.delivered and not p.backorder_pending
     S = OrderStatus
     if status == S.CONFIRMED and p.picking_started:
         return _to(order, S.PICKING, now, OrderPickingStarted)
-    if status == S.PICKING and p.warehouses and p.warehouses <= p.packed:
+    if status == S.PICKING and p.consignments and p.consignments <= p.packed:
         return _to(order, S.PACKED, now, OrderPacked, package_count=len(p.package_ids))
     if status == S.PACKED and all_dispatched:
         return _to(

@@ -8,15 +8,23 @@ from datetime import date
 from shared.schemas.common import Reason
 
 
+def consignment(warehouse_id: str, backorder_round: str | None) -> str:
+    """What the order waits for to be packed and dispatched, once each: a warehouse's
+    units of one allocation round. The reservation's round is named by the warehouse
+    alone (as before rounds were told apart); a backorder round allocated there later
+    is packed and shipped on its own, even where the warehouse has shipped already."""
+    return warehouse_id if backorder_round is None else f"{warehouse_id}@{backorder_round}"
+
+
 @dataclass(frozen=True)
 class Progress:
     """What the stage services have reported about one order (sets, so repeats are no-ops)."""
 
-    warehouses: frozenset[str] = frozenset()  # where the reservation holds stock
+    consignments: frozenset[str] = frozenset()  # where stock is held for it, per round
     picking_started: bool = False
-    packed: frozenset[str] = frozenset()  # warehouses
+    packed: frozenset[str] = frozenset()  # consignments
     package_ids: frozenset[str] = frozenset()
-    dispatched: frozenset[str] = frozenset()  # warehouses
+    dispatched: frozenset[str] = frozenset()  # consignments
     shipments: frozenset[str] = frozenset()
     delivered: frozenset[str] = frozenset()  # shipments
     estimated_delivery: date | None = None
@@ -27,7 +35,7 @@ class Progress:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "warehouses": sorted(self.warehouses),
+            "consignments": sorted(self.consignments),
             "picking_started": self.picking_started,
             "packed": sorted(self.packed),
             "package_ids": sorted(self.package_ids),
@@ -51,7 +59,8 @@ class Progress:
         eta = raw.get("estimated_delivery")
         exception = raw.get("open_exception")
         return cls(
-            warehouses=names("warehouses"),
+            # "warehouses": the name before backorder rounds had consignments of their own
+            consignments=names("consignments") or names("warehouses"),
             picking_started=bool(raw.get("picking_started")),
             packed=names("packed"),
             package_ids=names("package_ids"),

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from services.order.domain.lifecycle import OrderStatus, can_cancel, transition
-from services.order.domain.progress import Progress
+from services.order.domain.progress import Progress, consignment
 from shared.schemas.common import Reason
 from shared.schemas.events.inventory import InventoryReservationFailed, InventoryReserved
 from shared.schemas.events.order import (
@@ -122,7 +122,9 @@ def _note(order: Order, fact: Fact) -> Order:
                 expected_ship_date=max(known) if known else None,
                 progress=replace(
                     order.progress,
-                    warehouses=frozenset(a.warehouse_id for a in fact.allocations),
+                    consignments=frozenset(
+                        consignment(a.warehouse_id, None) for a in fact.allocations
+                    ),
                     backorder_pending=bool(fact.backordered),
                 ),
             )

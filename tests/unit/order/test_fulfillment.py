@@ -24,6 +24,7 @@ from shared.schemas.events.fulfillment import (
     ShippedPackage,
     ShortPicked,
 )
+from shared.schemas.events.inventory import Allocation, BackorderAllocated, BackorderedLine
 from shared.schemas.events.payment import PaymentCaptured
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -37,7 +38,7 @@ def confirmed(*warehouses: str) -> Order:
         order_id="o-1",
         status=OrderStatus.CONFIRMED,
         version=4,
-        progress=Progress(warehouses=frozenset(warehouses or ("W1",))),
+        progress=Progress(consignments=frozenset(warehouses or ("W1",))),
     )
 
 
@@ -48,31 +49,43 @@ def task(warehouse: str = "W1") -> PickTaskCreated:
     )  # fmt: skip
 
 
-def packed(warehouse: str = "W1") -> Packed:
+def packed(warehouse: str = "W1", backorder_round: str | None = None) -> Packed:
+    unit = f"{warehouse}{backorder_round or ''}"
     package = Package(
-        package_id=f"p-{warehouse}", items=[ItemCount(line_id="1", sku="MUG", quantity=2)], **BOX
+        package_id=f"p-{unit}", items=[ItemCount(line_id="1", sku="MUG", quantity=2)], **BOX
     )
     return Packed(
-        order_id="o-1", occurred_at=NOW, packing_id=f"k-{warehouse}", warehouse_id=warehouse,
-        packages=[package], packer_id="x",
+        order_id="o-1", occurred_at=NOW, packing_id=f"k-{unit}", warehouse_id=warehouse,
+        packages=[package], packer_id="x", backorder_round=backorder_round,
     )  # fmt: skip
 
 
-def dispatched(warehouse: str = "W1", eta: date = date(2026, 1, 5)) -> ShipmentDispatched:
-    package = ShippedPackage(
-        package_id=f"p-{warehouse}", tracking_number="T", items=[], **BOX
-    )  # fmt: skip
+def dispatched(
+    warehouse: str = "W1", eta: date = date(2026, 1, 5), backorder_round: str | None = None
+) -> ShipmentDispatched:
+    unit = f"{warehouse}{backorder_round or ''}"
+    package = ShippedPackage(package_id=f"p-{unit}", tracking_number="T", items=[], **BOX)
     return ShipmentDispatched(
-        order_id="o-1", occurred_at=NOW, shipment_id=f"s-{warehouse}", carrier="c",
+        order_id="o-1", occurred_at=NOW, shipment_id=f"s-{unit}", carrier="c",
         tracking_number="T", warehouse_id=warehouse, service="ground",
-        estimated_delivery=eta, packages=[package],
+        estimated_delivery=eta, packages=[package], backorder_round=backorder_round,
     )  # fmt: skip
 
 
-def delivered(warehouse: str = "W1") -> ShipmentDelivered:
+def delivered(warehouse: str = "W1", backorder_round: str | None = None) -> ShipmentDelivered:
     return ShipmentDelivered(
-        order_id="o-1", occurred_at=NOW, shipment_id=f"s-{warehouse}", carrier="c",
-        tracking_number="T",
+        order_id="o-1", occurred_at=NOW, shipment_id=f"s-{warehouse}{backorder_round or ''}",
+        carrier="c", tracking_number="T",
+    )  # fmt: skip
+
+
+def backorder_allocated(warehouse: str, still_waiting: int = 0) -> BackorderAllocated:
+    return BackorderAllocated(
+        order_id="o-1", reservation_id="r", occurred_at=NOW,
+        allocations=[Allocation(line_id="2", sku="HOODIE", warehouse_id=warehouse, quantity=1)],
+        still_backordered=[BackorderedLine(line_id="2", sku="HOODIE", quantity=still_waiting)]
+        if still_waiting
+        else [],
     )  # fmt: skip
 
 
@@ -183,6 +196,46 @@ def test_backordered_lines_hold_delivery() -> None:
     order = replace(confirmed(), progress=replace(confirmed().progress, backorder_pending=True))
     order, _ = run(order, [task(), packed(), dispatched(), delivered(), captured()])
     assert order.status == OrderStatus.SHIPPED
+
+
+def backordered(order: Order) -> Order:
+    return replace(order, progress=replace(order.progress, backorder_pending=True))
+
+
+def test_a_backorder_round_at_a_warehouse_that_shipped_is_a_shipment_of_its_own() -> None:
+    order, types = run(backordered(confirmed()), [task(), packed(), dispatched(), delivered()])
+    assert types == LIFECYCLE[:3] and order.status == OrderStatus.SHIPPED
+    served = backorder_allocated("W1")
+    order, types = run(order, [served, captured()])
+    assert types == [], "the first parcel's delivery is not the backordered units'"
+    round_ = served.round_id
+    order, types = run(order, [packed("W1", round_), dispatched("W1", backorder_round=round_)])
+    assert types == [] and order.status == OrderStatus.SHIPPED
+    order, types = run(order, [delivered("W1", round_)])
+    assert types == ["order.delivered.v1", "order.completed.v1"]
+
+
+def test_a_backorder_round_served_before_packing_waits_for_its_own_packing() -> None:
+    served = backorder_allocated("W1")
+    order, types = run(backordered(confirmed()), [task(), served, packed()])
+    assert types == ["order.picking_started.v1"], "the round's units are not packed yet"
+    order, types = run(order, [packed("W1", served.round_id)])
+    assert types == ["order.packed.v1"]
+    assert order.progress.consignments == {"W1", f"W1@{served.round_id}"}
+
+
+def test_each_backorder_round_is_waited_for() -> None:
+    first, second = backorder_allocated("W2", still_waiting=1), backorder_allocated("W2")
+    assert first.round_id != second.round_id
+    order, _ = run(backordered(confirmed()), [task(), packed(), dispatched(), first])
+    assert order.progress.backorder_pending, "one unit still waits"
+    facts = [packed("W2", first.round_id), dispatched("W2", backorder_round=first.round_id)]
+    order, _ = run(order, [*facts, second, delivered(), delivered("W2", first.round_id)])
+    assert order.status == OrderStatus.SHIPPED, "the second round has not shipped"
+
+
+def test_progress_stored_before_rounds_reads_its_warehouses_as_consignments() -> None:
+    assert Progress.from_json({"warehouses": ["W1", "W2"]}).consignments == {"W1", "W2"}
 
 
 def test_progress_survives_its_json_form() -> None:
