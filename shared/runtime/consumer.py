@@ -8,8 +8,8 @@ handles at once (records the service has no handler for don't end a run), so it 
 and write the run set-based (a few statements for the run, not a few per record).
 
 Failures are sorted three ways:
-- poison (not an envelope, unknown type/version, invalid data) → dead-letter topic at
-  once, inside the same transaction, through the outbox;
+- poison (not an envelope, unknown type/version, invalid data of a type it handles) →
+  dead-letter topic at once, inside the same transaction, through the outbox;
 - a handler that raises → the records before it commit, it is retried alone with
   backoff, and after ``max_attempts`` it is dead-lettered; the partition moves on;
 - a transient infrastructure error (database gone, serialization failure) → the whole
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -53,7 +53,16 @@ from shared.runtime.metrics import (
 )
 from shared.runtime.settings import Settings
 from shared.runtime.uow import Delivery, OutboxRecord, UnitOfWork, unit_of_work
-from shared.schemas import Envelope, Message, PoisonMessage, dlq_topic, from_record, parse
+from shared.schemas import (
+    Envelope,
+    Message,
+    PoisonMessage,
+    dlq_topic,
+    from_record,
+    is_upcast,
+    model_for,
+    parse,
+)
 
 RecordHandler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
 T = TypeVar("T")
@@ -100,12 +109,13 @@ class HandlerFailed(PoisonMessage):
 
 @dataclass(frozen=True)
 class Item:
-    """One consumed record, decoded as far as it could be."""
+    """One consumed record, decoded as far as it could be (or needed to be)."""
 
     record: ConsumerRecord[bytes, bytes]
     envelope: Envelope | None = None
     message: Message | None = None
     poison: PoisonMessage | None = None
+    ignored: bool = False  # of a known type the service does not handle: data not parsed
 
     @property
     def position_key(self) -> str:
@@ -113,9 +123,17 @@ class Item:
         return f"pos:{r.topic}:{r.partition}:{r.offset}"
 
 
-def decode(record: ConsumerRecord[bytes, bytes]) -> Item:
+def decode(record: ConsumerRecord[bytes, bytes], handled: Container[str] | None = None) -> Item:
+    """``handled``: the types the service handles (None: all). A record of another type
+    changes nothing here, so its data is not parsed and validated — most of a record's
+    decoding cost, and most records on a shared topic are of types a given service
+    ignores. Its type must still be known; a type read as a newer one is parsed to
+    learn which."""
     try:
         envelope = from_record(list(record.headers or ()), record.value)
+        if handled is not None and envelope.type not in handled and not is_upcast(envelope.type):
+            model_for(envelope.type)  # an unknown type is poison for every reader
+            return Item(record, envelope, ignored=True)
         return Item(record, envelope, parse(envelope))
     except PoisonMessage as poison:
         return Item(record, poison=poison)
@@ -180,7 +198,7 @@ def plan_runs(
     run: Run | None = None
     for item in items:
         handler = handlers.get(item.message.TYPE) if item.message is not None else None
-        if item.message is not None and handler is None:
+        if item.ignored or (item.message is not None and handler is None):
             known.append((item, "ignored"))
         elif not isinstance(handler, Batched):
             steps.append(item)
@@ -303,7 +321,7 @@ class BatchConsumer:
     async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply records (each partition's in offset order) in as few transactions as
         the failures allow."""
-        pending = [decode(r) for r in records]
+        pending = [decode(r, self.handlers) for r in records]
         while pending:
             started = time.perf_counter()
             applied, failure, attempts = await self._until_infrastructure_works(
@@ -396,6 +414,8 @@ class BatchConsumer:
         """
         if item.poison is not None:
             return await self._dead_letter_in(uow, item, item.poison)
+        if item.ignored:
+            return "ignored"
         assert item.envelope is not None and item.message is not None
         handler = self.handlers.get(item.message.TYPE)
         if handler is None:

@@ -2,7 +2,7 @@
 
 from shared.schemas import events  # noqa: F401  (registers every model)
 from shared.schemas.envelope import Envelope, PoisonMessage, from_record, to_headers
-from shared.schemas.registry import Message, all_models, model_for, parse
+from shared.schemas.registry import Message, all_models, is_upcast, model_for, parse
 from shared.schemas.topics import TOPICS, Topic, dlq_topic, subscriptions, topic_for_message
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "all_models",
     "dlq_topic",
     "from_record",
+    "is_upcast",
     "model_for",
     "parse",
     "subscriptions",

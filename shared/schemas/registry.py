@@ -96,6 +96,11 @@ def all_models() -> dict[str, type[Message]]:
     return dict(sorted(_models.items()))
 
 
+def is_upcast(type_: str) -> bool:
+    """Whether records of ``type_`` are read as a newer type (known only once parsed)."""
+    return type_ in _upcasters
+
+
 def upcast(type_: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     while type_ in _upcasters:
         type_, data = _upcasters[type_](data)

@@ -3,10 +3,11 @@ dead letter carries. Pure logic, so no broker: records are built in memory."""
 
 from __future__ import annotations
 
+import pytest
 from aiokafka import ConsumerRecord
 
 from shared.runtime.consumer import Item, dead_letter, decode
-from shared.schemas import Envelope, to_headers
+from shared.schemas import Envelope, registry, to_headers
 from shared.schemas.envelope import MissingHeader
 from tests.factories import submission
 
@@ -69,3 +70,40 @@ def test_dead_letter_keeps_the_record_and_says_where_from() -> None:
     )
     # the id is the record's position: a redelivered poison record maps to the same letter
     assert letter.event_id == dead_letter("order", Item(rec), MissingHeader("x")).event_id
+
+
+SUBMIT = {"order.submit.v1"}
+
+
+def test_data_of_a_type_the_service_does_not_handle_is_not_parsed() -> None:
+    """It changes nothing here: not even invalid data makes it poison for this reader
+    (the services that handle the type dead-letter it)."""
+    item = decode(record(b"{oops", submit_headers()), handled={"order.cancel.v1"})
+    assert item.ignored and item.poison is None and item.message is None
+    assert item.envelope is not None and item.envelope.type == "order.submit.v1"
+
+
+def test_a_handled_type_is_parsed_and_validated() -> None:
+    cmd = submission("R-2")
+    assert decode(record(cmd.to_json(), submit_headers()), handled=SUBMIT).message == cmd
+    poison = decode(record(b"{oops", submit_headers()), handled=SUBMIT).poison
+    assert poison is not None and poison.reason == "invalid_data"
+
+
+def test_an_unknown_type_is_poison_whether_handled_or_not() -> None:
+    item = decode(record(b"{}", submit_headers("order.submit.v9")), handled=SUBMIT)
+    assert item.poison is not None and item.poison.reason == "unknown_type"
+
+
+def test_an_old_version_is_parsed_to_learn_the_type_it_is_read_as(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``order.submit.v0`` read as ``order.submit.v1``: handled, though v0 is not listed."""
+    cmd = submission("R-3")
+    # every version ever published stays registered, with an upcaster to the next
+    monkeypatch.setitem(registry._models, "order.submit.v0", registry.model_for("order.submit.v1"))
+    monkeypatch.setitem(
+        registry._upcasters, "order.submit.v0", lambda data: ("order.submit.v1", data)
+    )
+    item = decode(record(cmd.to_json(), submit_headers("order.submit.v0")), handled=SUBMIT)
+    assert not item.ignored and item.message == cmd
