@@ -150,7 +150,7 @@ TOPICS: dict[str, Topic] = {
                 "picking.short_picked.v1",
                 "picking.completed.v1",
             ),
-            consumers=("order", "packing", "portal"),
+            consumers=("order", "packing", "inventory", "portal"),
             description="Pick tasks per warehouse and their progress.",
         ),
         Topic(

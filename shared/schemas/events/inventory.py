@@ -66,10 +66,17 @@ class InventoryReserved(ReservationEvent):
 
 @event("inventory.backorder_allocated.v1")
 class BackorderAllocated(ReservationEvent):
-    """Stock arrived for backordered lines and is now held for them."""
+    """Units of lines that were waiting are now held for them: stock arrived for
+    backordered lines, or units a picker did not find (a short pick) were allocated
+    again. ``still_backordered``: every line of the order still waiting for stock."""
 
     allocations: list[Allocation]
     still_backordered: list[BackorderedLine] = []
+    short_pick_task_id: str | None = Field(
+        default=None,
+        description="set when this round replaces units not found in this pick task (a "
+        "short pick): allocated again where available, else backordered",
+    )
 
     @property
     def round_id(self) -> str:
@@ -81,7 +88,10 @@ class BackorderAllocated(ReservationEvent):
         """
         content = sorted((a.line_id, a.sku, a.warehouse_id, a.quantity) for a in self.allocations)
         waiting = sum(b.quantity for b in self.still_backordered)
-        digest = hashlib.sha256(json.dumps([content, waiting]).encode()).hexdigest()
+        parts: list[object] = [content, waiting]
+        if self.short_pick_task_id is not None:  # one round per short-picked task and line
+            parts.append(self.short_pick_task_id)
+        digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
         return f"backorder:{digest[:20]}"
 
 
