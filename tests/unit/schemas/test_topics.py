@@ -83,6 +83,7 @@ def test_lifecycle_subscriptions() -> None:
     assert set(subscriptions("payment")) == {"order.events", "shipping.events", "payment.commands"}
     assert set(subscriptions("inventory")) == {
         "order.events",
+        "picking.events",  # short picks
         "shipping.events",
         "inventory.commands",
         "returns.events",
