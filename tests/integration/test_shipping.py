@@ -50,17 +50,30 @@ def placed(order_id: str, *, country: str = "GB", service_level: str = "standard
     return event.model_copy(update={"service_level": service_level})
 
 
-def packed(order_id: str, warehouse: str = "WH-LON", *, boxes: int = 2) -> Packed:
-    packing_id = f"pack-{order_id}-{warehouse}"
+def packing_id(order_id: str, warehouse: str = "WH-LON", backorder_round: str | None = None) -> str:
+    """The packing of a warehouse's units of an order in one allocation round."""
+    own_round = f"-{backorder_round}" if backorder_round else ""
+    return f"pack-{order_id}-{warehouse}{own_round}"
+
+
+def packed(
+    order_id: str,
+    warehouse: str = "WH-LON",
+    *,
+    boxes: int = 2,
+    backorder_round: str | None = None,
+) -> Packed:
+    packing = packing_id(order_id, warehouse, backorder_round)
     return Packed(
         order_id=order_id,
         occurred_at=datetime.now(UTC),
-        packing_id=packing_id,
+        packing_id=packing,
         warehouse_id=warehouse,
         packer_id="packer-7",
+        backorder_round=backorder_round,
         packages=[
             Package(
-                package_id=f"{packing_id}-box{n}",
+                package_id=f"{packing}-box{n}",
                 box_code="M",
                 length_mm=300,
                 width_mm=200,
@@ -71,6 +84,10 @@ def packed(order_id: str, warehouse: str = "WH-LON", *, boxes: int = 2) -> Packe
             for n in range(1, boxes + 1)
         ],
     )
+
+
+# a backorder allocation round, as BackorderAllocated.round_id names it
+ROUND = "backorder:5c0ffee15ba5eba11c0d"
 
 
 def cancelled(order_id: str) -> OrderCancelled:
@@ -156,8 +173,16 @@ async def no_run_went_again(shipping: ServiceProcess) -> None:
 
 
 async def shipment_row(stack: Stack, order_id: str) -> asyncpg.Record:
-    [row] = await stack.query(
-        """SELECT status, estimated_delivery, last_scan_at,
+    """The order's one shipment, with counts of what it has."""
+    [row] = await shipment_rows(stack, order_id)
+    return row
+
+
+async def shipment_rows(stack: Stack, order_id: str) -> list[asyncpg.Record]:
+    """The order's shipments, with counts of what each has, in packing id order (the
+    reservation round's packing id is a prefix of a backorder round's, in these tests)."""
+    return await stack.query(
+        """SELECT shipment_id, backorder_round, status, estimated_delivery, last_scan_at,
                   (SELECT count(*) FROM shipping_service.tracking_scans t
                     WHERE t.shipment_id = s.shipment_id) AS scans,
                   (SELECT array_agg(milestone ORDER BY milestone)
@@ -167,10 +192,9 @@ async def shipment_row(stack: Stack, order_id: str) -> asyncpg.Record:
                     WHERE c.shipment_id = s.shipment_id AND c.operation = 'buy_label') AS buys,
                   (SELECT count(*) FROM shipping_service.simulated_tracking p
                     WHERE p.shipment_id = s.shipment_id) AS enrolled
-             FROM shipping_service.shipments s WHERE order_id = $1""",
+             FROM shipping_service.shipments s WHERE order_id = $1 ORDER BY packing_id""",
         order_id,
     )
-    return row
 
 
 def signed(body: bytes, secret: str = DEV_WEBHOOK_SECRET) -> dict[str, str]:
@@ -266,6 +290,61 @@ async def test_placed_and_packed_in_either_order_ship_and_the_simulator_delivers
     commands = await stack.read_topic("shipping.commands")
     assert len(commands) == 6
     await settled(stack, shipping, consumed=4 + 6)
+
+
+async def test_a_backorder_round_ships_again_from_a_warehouse_that_shipped(
+    stack: Stack,
+) -> None:
+    """A backorder later allocated at a warehouse that shipped the order already is packed
+    under its own packing id: shipping sends it as a shipment of its own, with its own
+    label, and says which round it carries."""
+    shipping = await stack.start(SHIPPING, shipping_simulator_step_seconds="0")
+    order_id = new_order_id()
+    happy_path = (LABEL, DISPATCHED, TRACKING, TRACKING, TRACKING, DELIVERED)
+    await stack.publish_messages("order.events", [placed(order_id)])
+    await stack.publish_messages("packing.events", [packed(order_id)])
+    await until(stack, order_id, *happy_path)
+    # the goods receipt came in after the reservation round was delivered
+    await stack.publish_messages(
+        "packing.events", [packed(order_id, boxes=1, backorder_round=ROUND)]
+    )
+    found = await until(stack, order_id, *happy_path, *happy_path)
+    await settled(stack, shipping, consumed=3)
+
+    rounds = found[:6], found[6:]
+    (_, first_label), (_, first), *_ = rounds[0]
+    (_, second_label), (_, second), *_ = rounds[1]
+    check_dispatch(first, first_label, 2)
+    check_dispatch(second, second_label, 1)
+    assert (first["backorder_round"], second["backorder_round"]) == (None, ROUND)
+    assert first["warehouse_id"] == second["warehouse_id"] == "WH-LON"
+    # ids and keys as before for the reservation round; the round's own for the backorder
+    assert first["shipment_id"] == shipment_id_for(packing_id(order_id))
+    assert second["shipment_id"] == shipment_id_for(packing_id(order_id, backorder_round=ROUND))
+    numbers = [
+        {d["tracking_number"], *(p["tracking_number"] for p in d["packages"])}
+        for d in (first, second)
+    ]
+    assert not numbers[0] & numbers[1]
+    for events_of_round in rounds:
+        _, (_, dispatch), *_ = events_of_round
+        scans = [d for t, d in events_of_round if t == TRACKING]
+        assert {s["shipment_id"] for s in scans} == {dispatch["shipment_id"]}
+        assert {s["tracking_number"] for s in scans} == {dispatch["tracking_number"]}
+        assert events_of_round[-1][1]["shipment_id"] == dispatch["shipment_id"]  # delivered
+
+    async with httpx.AsyncClient(base_url=shipping.url) as http:
+        views = (await http.get(f"/orders/{order_id}/shipments")).json()
+    assert [(v["shipment_id"], v["status"], v["backorder_round"]) for v in views] == [
+        (first["shipment_id"], "delivered", None),
+        (second["shipment_id"], "delivered", ROUND),
+    ]
+    assert [v["label"]["idempotency_key"] for v in views] == [
+        f"label:{packing_id(order_id)}",
+        f"label:{packing_id(order_id, backorder_round=ROUND)}",
+    ]
+    for view in views:
+        assert len(await label_calls(stack, view["shipment_id"])) == 1
 
 
 async def test_the_simulator_reports_delays_and_failed_attempts(stack: Stack) -> None:
@@ -509,17 +588,30 @@ async def test_redelivered_or_rolled_back_packing_buys_one_label(stack: Stack) -
                        (shipment_id, milestone, event_id) VALUES ($1, 'delivered', 'again')""",
                 shipment,
             )
-        for packing_id in (f"pack-{redelivered}-WH-LON", "another-packing"):
-            # one shipment per packing, and per order and warehouse
+        # one shipment per packing, and per order, warehouse and allocation round
+        insert_shipment = """INSERT INTO shipping_service.shipments
+                                 (shipment_id, packing_id, order_id, warehouse_id,
+                                  backorder_round, packages, packed_event_id, status)
+                             VALUES ($1, $2, $3, 'WH-LON', $4, '[]', 'e', 'awaiting_order')"""
+        for packing in (packing_id(redelivered), "another-packing-of-the-reservation"):
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await conn.execute(insert_shipment, "another-id", packing, redelivered, None)
+        backorder = conn.transaction()
+        await backorder.start()
+        try:  # a backorder round of the same order and warehouse ships on its own, once
+            await conn.execute(
+                insert_shipment,
+                "round-id",
+                packing_id(redelivered, "WH-LON", ROUND),
+                redelivered,
+                ROUND,
+            )
             with pytest.raises(asyncpg.UniqueViolationError):
                 await conn.execute(
-                    """INSERT INTO shipping_service.shipments
-                           (shipment_id, packing_id, order_id, warehouse_id, packages,
-                            packed_event_id, status)
-                       VALUES ('another-id', $1, $2, 'WH-LON', '[]', 'e', 'awaiting_order')""",
-                    packing_id,
-                    redelivered,
+                    insert_shipment, "other-id", "another-packing-of-the-round", redelivered, ROUND
                 )
+        finally:
+            await backorder.rollback()
     finally:
         await conn.close()
 
@@ -555,23 +647,42 @@ async def test_killed_after_commit_before_the_offset_ships_once(stack: Stack) ->
 async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack) -> None:
     """Records published while the service is down come in its first poll, so each
     handler gets its records as one run, repeats included. Every order must end as the
-    records one by one leave it (docs/shipping.md, "What each message does")."""
-    a, b, c, d, e, f, g = (new_order_id() for _ in range(7))
+    records one by one leave it (docs/shipping.md, "What each message does"). H and I
+    are packed twice at one warehouse, for the reservation and for a backorder round."""
+    a, b, c, d, e, f, g, h, i = (new_order_id() for _ in range(9))
     await ensure_topics(stack.bootstrap)  # with their partitions, before the service is up
     await publish_as_one_run(
         stack,
         "order.events",
-        [placed(a), placed(b), placed(a), placed(c, country="DE"), placed(e), placed(f)],
+        [
+            placed(a),
+            placed(b),
+            placed(a),
+            placed(c, country="DE"),
+            placed(e),
+            placed(f),
+            placed(h),
+        ],
     )
     await publish_as_one_run(
         stack,
         "packing.events",
-        [packed(b), packed(c, "WH-BER"), packed(c, "WH-BER"), packed(d), packed(a, boxes=1)],
+        [
+            packed(b),
+            packed(c, "WH-BER"),
+            packed(h),
+            packed(c, "WH-BER"),
+            packed(d),
+            packed(i, "WH-NJ", boxes=1),
+            packed(h, boxes=1, backorder_round=ROUND),
+            packed(a, boxes=1),
+            packed(i, "WH-NJ", boxes=1, backorder_round=ROUND),
+        ],
     )
     # the simulator enrolls each dispatch, but its first scan is an hour away
     step = "3600"
     shipping = await stack.start(SHIPPING, shipping_simulator_step_seconds=step)
-    await settled(stack, shipping, consumed=6 + 5)
+    await settled(stack, shipping, consumed=7 + 9)
     await no_run_went_again(shipping)
 
     dispatches: dict[str, dict[str, Any]] = {}
@@ -581,16 +692,34 @@ async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack)
         shipment = await shipment_row(stack, order_id)
         assert (shipment["status"], shipment["buys"], shipment["enrolled"]) == ("dispatched", 1, 1)
         assert shipment["milestones"] == ["dispatched", "label_purchased"]
-    for order_id in (d, e, f):
+    # H: one shipment per round, in the run's order, each with its own label
+    h_rounds = [d for t, d in await until(stack, h, LABEL, DISPATCHED, LABEL, DISPATCHED)]
+    check_dispatch(h_rounds[1], h_rounds[0], 2)
+    check_dispatch(h_rounds[3], h_rounds[2], 1)
+    dispatches_of_h = h_rounds[1], h_rounds[3]
+    assert [(x["shipment_id"], x["backorder_round"]) for x in dispatches_of_h] == [
+        (shipment_id_for(packing_id(h)), None),
+        (shipment_id_for(packing_id(h, backorder_round=ROUND)), ROUND),
+    ]
+    assert [
+        (r["backorder_round"], r["status"], r["buys"], r["enrolled"], r["milestones"])
+        for r in await shipment_rows(stack, h)
+    ] == [(r, "dispatched", 1, 1, ["dispatched", "label_purchased"]) for r in (None, ROUND)]
+    for order_id in (d, e, f, i):
         assert await events(stack, order_id) == []
     assert (await shipment_row(stack, d))["status"] == "awaiting_order"
-    assert max(run_sizes(shipping, "shipping.placed_again")) == 6
-    assert max(run_sizes(shipping, "shipping.packed_again")) == 5
+    assert [(r["backorder_round"], r["status"]) for r in await shipment_rows(stack, i)] == [
+        (None, "awaiting_order"),
+        (ROUND, "awaiting_order"),
+    ]
+    assert max(run_sizes(shipping, "shipping.placed_again")) == 7
+    assert max(run_sizes(shipping, "shipping.packed_again")) == 9
     shipping.stop()
 
-    # the second runs: D placed at last (its packing waited), twice; E and F packed (they
-    # were placed), E twice; carrier updates for A, B and C, with repeats, a stale scan,
-    # and a number nobody issued
+    # the second runs: D placed at last (its packing waited), twice, and I (both its
+    # packings waited); E and F packed (they were placed), E twice; H's backorder round
+    # packed again; carrier updates for A, B, C and both of H's shipments, with repeats, a
+    # stale scan, and a number nobody issued
     t0 = datetime.now(UTC)
     later = add_business_days(date.fromisoformat(dispatches[b]["estimated_delivery"]), 2)
 
@@ -602,8 +731,9 @@ async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack)
         *,
         number: str | None = None,  # the master's, unless given
         estimated_delivery: date | None = None,
+        of: dict[str, Any] | None = None,  # the order's dispatch, unless given
     ) -> CarrierUpdate:
-        dispatch = dispatches[order_id]
+        dispatch = of or dispatches[order_id]
         return CarrierUpdate(
             order_id=order_id,
             carrier=dispatch["carrier"],
@@ -615,16 +745,25 @@ async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack)
         )
 
     hour = timedelta(hours=1)
-    await publish_as_one_run(stack, "order.events", [placed(d), placed(g), placed(d)])
+    await publish_as_one_run(stack, "order.events", [placed(d), placed(g), placed(i), placed(d)])
     await publish_as_one_run(
-        stack, "packing.events", [packed(e), packed(f, "WH-NJ", boxes=1), packed(e)]
+        stack,
+        "packing.events",
+        [
+            packed(e),
+            packed(f, "WH-NJ", boxes=1),
+            packed(h, boxes=1, backorder_round=ROUND),
+            packed(e),
+        ],
     )
     await publish_as_one_run(
         stack,
         "shipping.commands",
         [
             scan(a, "1", "in_transit", 0 * hour),
+            scan(h, "1", "delivered", 1 * hour, of=dispatches_of_h[0]),
             scan(b, "1", "in_transit", 1 * hour),
+            scan(h, "2", "in_transit", 1 * hour, of=dispatches_of_h[1]),
             scan(a, "2", "out_for_delivery", 1 * hour),
             scan(b, "2", "delayed", 2 * hour, estimated_delivery=later),
             scan(a, "3", "delivered", 2 * hour),
@@ -642,7 +781,7 @@ async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack)
         ],
     )
     shipping = await stack.start(SHIPPING, shipping_simulator_step_seconds=step)
-    await settled(stack, shipping, consumed=3 + 3 + 10)
+    await settled(stack, shipping, consumed=4 + 4 + 12)
     await no_run_went_again(shipping)
 
     found = {
@@ -653,6 +792,20 @@ async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack)
     for order_id, boxes in ((d, 2), (e, 2), (f, 1)):
         (_, label), (_, dispatch) = await until(stack, order_id, LABEL, DISPATCHED)
         check_dispatch(dispatch, label, boxes)
+    # each of H's shipments moved by its own scans; its backorder round packed again: nothing
+    *_, (_, h_scan), (_, h_delivered), (_, h_round_scan) = await until(
+        stack, h, LABEL, DISPATCHED, LABEL, DISPATCHED, TRACKING, DELIVERED, TRACKING
+    )
+    assert h_scan["shipment_id"] == h_delivered["shipment_id"] == dispatches_of_h[0]["shipment_id"]
+    assert h_round_scan["shipment_id"] == dispatches_of_h[1]["shipment_id"]
+    # I: both its packings shipped by one order.placed, each with its round
+    i_rounds = [d for t, d in await until(stack, i, LABEL, DISPATCHED, LABEL, DISPATCHED)]
+    for label, dispatch in ((i_rounds[0], i_rounds[1]), (i_rounds[2], i_rounds[3])):
+        check_dispatch(dispatch, label, 1)
+    assert {(x["shipment_id"], x["backorder_round"]) for x in i_rounds[1::2]} == {
+        (shipment_id_for(packing_id(i, "WH-NJ")), None),
+        (shipment_id_for(packing_id(i, "WH-NJ", ROUND)), ROUND),
+    }
     assert await events(stack, g) == []
     for order_id, expected in (
         (a, ["1", "2", "3"]),
@@ -677,6 +830,16 @@ async def test_runs_of_records_leave_what_records_one_by_one_leave(stack: Stack)
         assert row["last_scan_at"] == last_scan_at
         assert (row["buys"], row["enrolled"]) == (1, 1)
     assert (await shipment_row(stack, b))["estimated_delivery"] == later
-    assert max(run_sizes(shipping, "shipping.placed_again")) == 3
-    assert max(run_sizes(shipping, "shipping.packed_again")) == 3
-    assert max(run_sizes(shipping, "shipping.scan_again")) == 10
+    delivered_round = ("delivered", 1, ["delivered", "dispatched", "label_purchased"])
+    in_transit_round = ("in_transit", 1, ["dispatched", "label_purchased"])
+    dispatched_round = ("dispatched", 0, ["dispatched", "label_purchased"])
+    for order_id, rounds in ((h, [delivered_round, in_transit_round]), (i, [dispatched_round] * 2)):
+        rows = await shipment_rows(stack, order_id)
+        assert [(r["status"], r["scans"], r["milestones"]) for r in rows] == rounds
+        assert [(r["backorder_round"], r["buys"], r["enrolled"]) for r in rows] == [
+            (None, 1, 1),
+            (ROUND, 1, 1),
+        ]
+    assert max(run_sizes(shipping, "shipping.placed_again")) == 4
+    assert max(run_sizes(shipping, "shipping.packed_again")) == 4
+    assert max(run_sizes(shipping, "shipping.scan_again")) == 12

@@ -4,7 +4,8 @@ All in the caller's unit of work: the label, the tracking numbers, the shipment'
 status, the milestones and both events commit together or not at all. The carrier is
 called at once; what the dispatch writes is queued in the run's :class:`Writes`, for the
 handler to write with the rest of its run. The purchase is keyed by the packing, so a
-retry after a rollback or a crash gets the same label.
+retry after a rollback or a crash gets the same label, and a warehouse's later allocation
+round (another packing of the same order and warehouse) gets a label of its own.
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ class Dispatcher:
                 carrier=label.carrier,
                 tracking_number=label.tracking_number,
                 warehouse_id=shipment.warehouse_id,
+                backorder_round=shipment.backorder_round,
                 service=label.service,
                 estimated_delivery=label.estimated_delivery,
                 packages=[

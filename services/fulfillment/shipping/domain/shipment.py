@@ -1,8 +1,10 @@
 """A shipment's identity, its states, and what a carrier scan changes.
 
-One shipment per packing (a packing is one warehouse's boxes for one order). Its id and
-the label's idempotency key derive from the packing id, so a redelivered or replayed
-``packing.packed`` finds the same shipment and can never buy a second label.
+One shipment per packing (a packing is one warehouse's boxes for one order and one
+allocation round: the order's reservation, or a backorder round allocated there later, so
+a warehouse may ship an order more than once). Its id and the label's idempotency key
+derive from the packing id, so a redelivered or replayed ``packing.packed`` finds the same
+shipment and can never buy a second label, and each round gets its own.
 
 Every new scan becomes a ``shipment.tracking_updated``. On top of that a ``delivered``
 scan delivers the shipment (once: delivery is final, later scans are only recorded),

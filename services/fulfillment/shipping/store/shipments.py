@@ -157,6 +157,7 @@ class ShipmentRow:
     packing_id: str
     order_id: str
     warehouse_id: str
+    backorder_round: str | None  # None: the order's reservation round
     packages: list[Package]
     status: ShipmentStatus
     carrier: str | None
@@ -168,8 +169,9 @@ class ShipmentRow:
         return Tracking(self.status, self.estimated_delivery, self.last_scan_at)
 
 
-SHIPMENT_COLUMNS = """shipment_id, packing_id, order_id, warehouse_id, packages, status,
-                      carrier, tracking_number, estimated_delivery, last_scan_at"""
+SHIPMENT_COLUMNS = """shipment_id, packing_id, order_id, warehouse_id, backorder_round,
+                      packages, status, carrier, tracking_number, estimated_delivery,
+                      last_scan_at"""
 
 
 def shipment_columns(alias: str) -> str:
@@ -182,6 +184,7 @@ def shipment_from_record(r: asyncpg.Record) -> ShipmentRow:
         packing_id=r["packing_id"],
         order_id=r["order_id"],
         warehouse_id=r["warehouse_id"],
+        backorder_round=r["backorder_round"],
         packages=[Package.model_validate(p) for p in json.loads(r["packages"])],
         status=ShipmentStatus(r["status"]),
         carrier=r["carrier"],
@@ -196,24 +199,27 @@ async def insert_shipments(
 ) -> dict[str, ShipmentRow]:
     """New shipments awaiting their labels, from (shipment id, packing, event id), one per
     packing: those inserted (locked: ours until we commit), by id. A packing that has a
-    shipment already is left out."""
+    shipment already is left out; another packing of a round that has one (same order,
+    warehouse and backorder round) is refused by the table."""
     if not packings:
         return {}
     ordered = sorted(packings, key=lambda p: p[0])
     rows = await conn.fetch(
-        f"""INSERT INTO shipments (shipment_id, packing_id, order_id, warehouse_id, packages,
-                                   packed_event_id, status)
-            SELECT n.shipment_id, n.packing_id, n.order_id, n.warehouse_id, n.packages::jsonb,
-                   n.packed_event_id, 'awaiting_order'
-              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-                   AS n (shipment_id, packing_id, order_id, warehouse_id, packages,
-                         packed_event_id)
+        f"""INSERT INTO shipments (shipment_id, packing_id, order_id, warehouse_id,
+                                   backorder_round, packages, packed_event_id, status)
+            SELECT n.shipment_id, n.packing_id, n.order_id, n.warehouse_id, n.backorder_round,
+                   n.packages::jsonb, n.packed_event_id, 'awaiting_order'
+              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                          $6::text[], $7::text[])
+                   AS n (shipment_id, packing_id, order_id, warehouse_id, backorder_round,
+                         packages, packed_event_id)
             ON CONFLICT (packing_id) DO NOTHING
          RETURNING {SHIPMENT_COLUMNS}""",
         [shipment_id for shipment_id, _, _ in ordered],
         [packed.packing_id for _, packed, _ in ordered],
         [packed.order_id for _, packed, _ in ordered],
         [packed.warehouse_id for _, packed, _ in ordered],
+        [packed.backorder_round for _, packed, _ in ordered],
         [_packages_json(packed) for _, packed, _ in ordered],
         [event_id for _, _, event_id in ordered],
     )

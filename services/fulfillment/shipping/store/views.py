@@ -51,6 +51,7 @@ class ShipmentView(BaseModel):
     order_id: str
     packing_id: str
     warehouse_id: str
+    backorder_round: str | None  # None: the order's reservation round
     status: str
     carrier: str | None
     service: str | None
