@@ -77,6 +77,12 @@ class BackorderAllocated(ReservationEvent):
         description="set when this round replaces units not found in this pick task (a "
         "short pick): allocated again where available, else backordered",
     )
+    short_pick_line_id: str | None = Field(
+        default=None,
+        description="with short_pick_task_id: the line picked short. Inventory answers "
+        "every short pick with one such event, even when nothing could be allocated or "
+        "backordered (the units are then not supplied), so the order knows it is settled",
+    )
 
     @property
     def round_id(self) -> str:
