@@ -149,9 +149,15 @@ class SandboxLedger(Protocol):
     ``services.payment.store.PostgresSandboxLedger`` (the service's own table)."""
 
     async def begin(
-        self, key: str, operation: Operation, request: dict[str, Any], parent: str | None
+        self,
+        key: str,
+        operation: Operation,
+        request: dict[str, Any],
+        parent: str | None,
+        answer: GatewayResult | None = None,
     ) -> LedgerEntry:
-        """Note one more call of ``key`` (recording the request the first time)."""
+        """Note one more call of ``key`` (recording the request the first time, and
+        ``answer`` as its answer, if given, in the same write)."""
         ...
 
     async def complete(self, key: str, result: GatewayResult) -> None: ...
@@ -172,11 +178,16 @@ class MemoryLedger:
     entries: dict[str, LedgerEntry] = field(default_factory=dict)
 
     async def begin(
-        self, key: str, operation: Operation, request: dict[str, Any], parent: str | None
+        self,
+        key: str,
+        operation: Operation,
+        request: dict[str, Any],
+        parent: str | None,
+        answer: GatewayResult | None = None,
     ) -> LedgerEntry:
         entry = self.entries.get(key)
         if entry is None:
-            entry = LedgerEntry(key, operation, request, 1, parent_reference=parent)
+            entry = LedgerEntry(key, operation, request, 1, answer, parent_reference=parent)
         else:
             entry = replace(entry, calls=entry.calls + 1)
         self.entries[key] = entry
@@ -348,18 +359,24 @@ class SandboxGateway:
         decide: Callable[[], Awaitable[GatewayResult]],
     ) -> GatewayResult:
         async with self._lock:
-            entry = await self.ledger.begin(key, operation, request, parent)
+            # A call that will be answered is decided first and noted with its answer in
+            # one write: half the ledger's writes, each a commit of its own (the sandbox
+            # stands in for a remote provider, so the bench should not pay much for it).
+            # Only a call that may time out is noted before it is decided.
+            may_time_out = token in (GATEWAY_DOWN_TOKEN, TIMEOUT_ONCE_TOKEN)
+            answer = None if may_time_out else await decide()
+            entry = await self.ledger.begin(key, operation, request, parent, answer)
             if entry.operation != operation or entry.request != request:
                 raise IdempotencyKeyReused(
                     f"key {key!r} was first used for {entry.operation} {entry.request}"
                 )
             if entry.result is not None:
-                return entry.result  # a repeat: the first answer, no second effect
+                return entry.result  # ours, or on a repeat the first answer: no second effect
             if token == GATEWAY_DOWN_TOKEN:
                 raise GatewayTimeout(f"sandbox: {operation} timed out ({token})")
             if token == TIMEOUT_ONCE_TOKEN and entry.calls == 1:
                 raise GatewayTimeout(f"sandbox: {operation} timed out (first call for this key)")
-            result = await decide()
+            result = answer or await decide()
             await self.ledger.complete(key, result)
             return result
 

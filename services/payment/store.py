@@ -344,12 +344,19 @@ class PostgresSandboxLedger:
             raise GatewayUnavailable(f"sandbox ledger unreachable: {exc!r}") from exc
 
     async def begin(
-        self, key: str, operation: Operation, request: dict[str, Any], parent: str | None
+        self,
+        key: str,
+        operation: Operation,
+        request: dict[str, Any],
+        parent: str | None,
+        answer: GatewayResult | None = None,
     ) -> LedgerEntry:
         [record] = await self._run(
             """INSERT INTO sandbox_gateway_ledger
-                   (idempotency_key, operation, request, parent_reference)
-               VALUES ($1, $2, $3::jsonb, $4)
+                   (idempotency_key, operation, request, parent_reference, result, reference,
+                    answered_at)
+               VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6,
+                       CASE WHEN $5::jsonb IS NULL THEN NULL ELSE now() END)
                ON CONFLICT (idempotency_key)
                    DO UPDATE SET calls = sandbox_gateway_ledger.calls + 1
                RETURNING *""",
@@ -357,6 +364,8 @@ class PostgresSandboxLedger:
             operation,
             json.dumps(request),
             parent,
+            json.dumps(answer.to_json()) if answer is not None else None,
+            answer.reference if answer is not None else None,
         )
         return _entry(record)
 

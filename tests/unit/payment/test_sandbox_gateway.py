@@ -13,6 +13,7 @@ from services.payment.gateway import (
     GatewayResult,
     GatewayTimeout,
     IdempotencyKeyReused,
+    LedgerEntry,
     MemoryLedger,
     SandboxGateway,
 )
@@ -240,3 +241,39 @@ async def test_refunds_add_up_to_at_most_the_capture(gateway: SandboxGateway) ->
     usd = Money(amount_minor=1, currency="USD")
     other = await gateway.refund(capture_reference=cap, amount=usd, idempotency_key="r4")
     assert not other.approved and other.code == "currency_mismatch"
+
+
+class CountingLedger(MemoryLedger):
+    """Counts the ledger's writes: each is a commit of its own in the service's ledger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    async def begin(self, *args: object, **kwargs: object) -> LedgerEntry:
+        self.writes += 1
+        return await super().begin(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def complete(self, key: str, result: GatewayResult) -> None:
+        self.writes += 1
+        await super().complete(key, result)
+
+
+async def test_an_answered_call_is_noted_with_its_answer_in_one_write() -> None:
+    ledger = CountingLedger()
+    gateway = SandboxGateway(ledger, now=lambda: NOW)
+    auth = await authorized(gateway)
+    await gateway.capture(authorization_reference=auth, amount=eur(5000), idempotency_key="c")
+    assert ledger.writes == 2
+    assert all(entry.result is not None for entry in ledger.entries.values())
+
+
+async def test_a_call_that_timed_out_is_answered_by_its_retry() -> None:
+    ledger = CountingLedger()
+    gateway = SandboxGateway(ledger, now=lambda: NOW)
+    with pytest.raises(GatewayTimeout):
+        await gateway.authorize(token="tok_timeout_once", amount=eur(5000), idempotency_key="k")
+    assert ledger.entries["k"].result is None, "noted, not answered"
+    retry = await gateway.authorize(token="tok_timeout_once", amount=eur(5000), idempotency_key="k")
+    assert retry.approved and ledger.entries["k"].result == retry
+    assert ledger.writes == 3, "the timed-out call, the retry, its answer"
