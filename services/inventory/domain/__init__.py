@@ -1,4 +1,5 @@
-"""Inventory rules, pure: the model and proximity, allocation, stock movements.
+"""Inventory rules, pure: the model and proximity, allocation, stock movements, short
+picks.
 
 See docs/inventory.md for the rules in prose.
 """
@@ -37,6 +38,14 @@ from services.inventory.domain.movements import (
     to_commit,
     to_release,
 )
+from services.inventory.domain.short_picks import (
+    Replacement,
+    ShortPick,
+    ShortPickOutcome,
+    replace_units,
+    settle_short_pick,
+    write_off,
+)
 
 __all__ = [
     "RESERVATION_NAMESPACE",
@@ -48,10 +57,13 @@ __all__ = [
     "Line",
     "Network",
     "Placement",
+    "Replacement",
     "Reservation",
     "Reserved",
     "Served",
     "ShipTo",
+    "ShortPick",
+    "ShortPickOutcome",
     "Sku",
     "StockBook",
     "StockKey",
@@ -60,11 +72,14 @@ __all__ = [
     "allocate",
     "level_changed",
     "received",
+    "replace_units",
     "reservation_id_for",
     "reserve_in_turn",
     "restock_date",
     "serve_backorders",
+    "settle_short_pick",
     "stock_changes",
     "to_commit",
     "to_release",
+    "write_off",
 ]

@@ -16,6 +16,7 @@ from services.inventory.domain.model import (
     Sku,
     StockKey,
     StockLevel,
+    Warehouse,
 )
 from services.inventory.domain.movements import LevelSnapshot, StockBook
 from shared.schemas.events.inventory import (
@@ -114,23 +115,8 @@ def allocate(
     for line in lines:
         if line.sku not in skus:
             continue
-        remaining = line.quantity
-        for warehouse in ranked:
-            key = (line.sku, warehouse.warehouse_id)
-            take = min(remaining, available.get(key, 0))
-            if take > 0:
-                available[key] -= take
-                remaining -= take
-                allocations.append(
-                    Allocation(
-                        line_id=line.line_id,
-                        sku=line.sku,
-                        warehouse_id=warehouse.warehouse_id,
-                        quantity=take,
-                    )
-                )
-            if remaining == 0:
-                break
+        taken, remaining = split_line(line, ranked, available)
+        allocations += taken
         if remaining == 0:
             continue
         sku = skus[line.sku]
@@ -162,6 +148,32 @@ def allocate(
         ]
         return Failed(shortages)
     return Reserved(allocations, backordered)
+
+
+def split_line(
+    line: Line, ranked: Sequence[Warehouse], available: dict[StockKey, int]
+) -> tuple[list[Allocation], int]:
+    """Take the line from the warehouses in ``ranked`` order, each as far as it has it
+    (``available`` goes down by what is taken); the allocations and the units missing."""
+    allocations: list[Allocation] = []
+    remaining = line.quantity
+    for warehouse in ranked:
+        key = (line.sku, warehouse.warehouse_id)
+        take = min(remaining, available.get(key, 0))
+        if take > 0:
+            available[key] -= take
+            remaining -= take
+            allocations.append(
+                Allocation(
+                    line_id=line.line_id,
+                    sku=line.sku,
+                    warehouse_id=warehouse.warehouse_id,
+                    quantity=take,
+                )
+            )
+        if remaining == 0:
+            break
+    return allocations, remaining
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,13 @@ class Reservation:
             replace(h, committed=h.committed + taken[(h.line_id, h.warehouse_id)])
             for h in self.held
         )
-        done = not self.backordered and all(h.outstanding == 0 for h in held)
-        return replace(self, held=held, status="committed" if done else self.status)
+        after = replace(self, held=held)
+        return replace(after, status="committed" if after.complete else self.status)
+
+    @property
+    def complete(self) -> bool:
+        """No unit is left outstanding and none waits on backorder."""
+        return not self.backordered and all(h.outstanding == 0 for h in self.held)
 
 
 # --- receiving stock: backorders first ---

@@ -3,7 +3,8 @@
 Lock order, per handled event or run of events: the orders' reservation rows first, then
 stock rows sorted by (sku, warehouse_id). A run of placements inserts its (new)
 reservations, then locks every stock row of its SKUs; a run of shipments locks its
-reservations, then the stock rows it takes from; a receipt locks its one stock row, then
+reservations, then the stock rows it takes from; a short pick locks its order's
+reservation, then every stock row of its SKU; a receipt locks its one stock row, then
 the reservations it serves.
 """
 
@@ -38,6 +39,13 @@ from services.inventory.store.reservations import (
     set_statuses,
     waiting_units,
 )
+from services.inventory.store.short_picks import (
+    add_backorder_units,
+    lock_reservation_of_order,
+    record_outcome,
+    record_short_pick,
+    write_off_allocation,
+)
 from services.inventory.store.stock import (
     bump_versions,
     change_stock,
@@ -58,6 +66,7 @@ __all__ = [
     "SCHEMA",
     "SERVICE",
     "add_allocations",
+    "add_backorder_units",
     "add_backorders",
     "backorder_queue",
     "backorders_of",
@@ -76,13 +85,16 @@ __all__ = [
     "lock_levels",
     "lock_levels_of_skus",
     "lock_reservation",
+    "lock_reservation_of_order",
     "lock_reservations",
     "lock_reservations_of_orders",
     "lock_stock_row",
     "mark_committed",
     "move_stock",
+    "record_outcome",
     "record_receipt",
     "record_shipments",
+    "record_short_pick",
     "reduce_backorders",
     "replace_region_order",
     "set_status",
@@ -95,4 +107,5 @@ __all__ = [
     "upsert_sku",
     "upsert_warehouse",
     "waiting_units",
+    "write_off_allocation",
 ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.order.domain.lifecycle import OrderStatus, transition
-from services.order.domain.progress import Progress, consignment
+from services.order.domain.progress import Progress, consignment, short_pick_key
 from services.order.domain.saga import Order
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import (
@@ -72,11 +72,14 @@ def note(progress: Progress, fact: FulfillmentFact) -> Progress:
                 code="short_pick",
                 field=fact.item.sku,
                 message=f"{missing} unit(s) of {fact.item.sku} not found at {fact.warehouse_id} "
-                f"({fact.item.location}); those units are backordered",
+                f"({fact.item.location}); inventory allocates them again, or backorders them",
             )
+            picked_short = progress.short_picked | {short_pick_key(fact.task_id, fact.item.line_id)}
             if reason in progress.short_picks:
-                return progress
-            return replace(progress, short_picks=(*progress.short_picks, reason))
+                return replace(progress, short_picked=picked_short)
+            return replace(
+                progress, short_picks=(*progress.short_picks, reason), short_picked=picked_short
+            )
         case Packed():
             return replace(
                 progress,
@@ -107,11 +110,15 @@ def note(progress: Progress, fact: FulfillmentFact) -> Progress:
         case PaymentCaptured():
             return replace(progress, captured=True)
         case BackorderAllocated():
+            settled = progress.short_picks_settled
+            if fact.short_pick_task_id is not None and fact.short_pick_line_id is not None:
+                settled |= {short_pick_key(fact.short_pick_task_id, fact.short_pick_line_id)}
             return replace(
                 progress,
                 consignments=progress.consignments
                 | {consignment(a.warehouse_id, fact.round_id) for a in fact.allocations},
                 backorder_pending=bool(fact.still_backordered),
+                short_picks_settled=settled,
             )
 
 
@@ -128,7 +135,12 @@ def record_progress(order: Order, fact: FulfillmentFact, now: datetime) -> Advan
 def _next_step(order: Order, now: datetime) -> tuple[Order, OrderEvent] | None:
     p, status = order.progress, order.status
     all_dispatched = bool(p.consignments) and p.consignments <= p.dispatched
-    all_delivered = all_dispatched and p.shipments <= p.delivered and not p.backorder_pending
+    all_delivered = (
+        all_dispatched
+        and p.shipments <= p.delivered
+        and not p.backorder_pending
+        and not p.short_picks_unsettled
+    )
     S = OrderStatus
     if status == S.CONFIRMED and p.picking_started:
         return _to(order, S.PICKING, now, OrderPickingStarted)

@@ -8,6 +8,10 @@ from datetime import date
 from shared.schemas.common import Reason
 
 
+def short_pick_key(task_id: str, line_id: str) -> str:
+    return f"{task_id}/{line_id}"
+
+
 def consignment(warehouse_id: str, backorder_round: str | None) -> str:
     """What the order waits for to be packed and dispatched, once each: a warehouse's
     units of one allocation round. The reservation's round is named by the warehouse
@@ -30,8 +34,17 @@ class Progress:
     estimated_delivery: date | None = None
     open_exception: Reason | None = None  # reported and not yet followed by a delivery
     short_picks: tuple[Reason, ...] = ()
+    # (task, line) picked short, and those inventory has answered (allocated again,
+    # backordered or written off): the two arrive on different topics, in either order
+    short_picked: frozenset[str] = frozenset()
+    short_picks_settled: frozenset[str] = frozenset()
     captured: bool = False
     backorder_pending: bool = False  # backordered lines not yet allocated anywhere
+
+    @property
+    def short_picks_unsettled(self) -> bool:
+        """A short pick inventory has not answered yet: more may have to ship."""
+        return not self.short_picked <= self.short_picks_settled
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -47,6 +60,8 @@ class Progress:
             else None,
             "open_exception": self.open_exception.model_dump() if self.open_exception else None,
             "short_picks": [r.model_dump() for r in self.short_picks],
+            "short_picked": sorted(self.short_picked),
+            "short_picks_settled": sorted(self.short_picks_settled),
             "captured": self.captured,
             "backorder_pending": self.backorder_pending,
         }
@@ -73,6 +88,8 @@ class Progress:
                 Reason.model_validate(r)
                 for r in raw.get("short_picks") or ()  # type: ignore[attr-defined]
             ),
+            short_picked=names("short_picked"),
+            short_picks_settled=names("short_picks_settled"),
             captured=bool(raw.get("captured")),
             backorder_pending=bool(raw.get("backorder_pending")),
         )

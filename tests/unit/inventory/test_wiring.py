@@ -18,11 +18,13 @@ def test_every_handler_is_reachable() -> None:
         "order.placed.v1",
         "order.cancelled.v1",
         "shipment.dispatched.v1",
+        "picking.short_picked.v1",
         "inventory.receive_stock.v1",
         "returns.restocked.v1",
     }
     assert service.unreachable_handlers() == []
     assert (service.migrations / "0001_stock_and_reservations.sql").is_file()
+    assert (service.migrations / "0002_short_picks.sql").is_file()
     assert len(service.background) == 1  # start-up seeding
 
 

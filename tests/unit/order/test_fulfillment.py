@@ -79,13 +79,31 @@ def delivered(warehouse: str = "W1", backorder_round: str | None = None) -> Ship
     )  # fmt: skip
 
 
-def backorder_allocated(warehouse: str, still_waiting: int = 0) -> BackorderAllocated:
+def backorder_allocated(
+    warehouse: str | None, still_waiting: int = 0, short_pick: tuple[str, str] | None = None
+) -> BackorderAllocated:
+    """``warehouse``: where units are held now (None: nowhere); ``short_pick``: the
+    (task, line) whose missing units these replace."""
+    held = [
+        Allocation(line_id="2", sku="HOODIE", warehouse_id=w, quantity=1)
+        for w in [warehouse]
+        if w is not None
+    ]
+    task, line = short_pick or (None, None)
     return BackorderAllocated(
         order_id="o-1", reservation_id="r", occurred_at=NOW,
-        allocations=[Allocation(line_id="2", sku="HOODIE", warehouse_id=warehouse, quantity=1)],
+        allocations=held,
         still_backordered=[BackorderedLine(line_id="2", sku="HOODIE", quantity=still_waiting)]
         if still_waiting
         else [],
+        short_pick_task_id=task, short_pick_line_id=line,
+    )  # fmt: skip
+
+
+def short_picked(task_id: str = "t-W1") -> ShortPicked:
+    return ShortPicked(
+        order_id="o-1", occurred_at=NOW, task_id=task_id, warehouse_id="W1", item=ITEM,
+        picked=1, picker_id="p",
     )  # fmt: skip
 
 
@@ -182,14 +200,40 @@ def test_an_exception_after_delivery_is_ignored() -> None:
 
 
 def test_a_short_pick_is_noted_once_and_the_rest_ships() -> None:
-    short = ShortPicked(
-        order_id="o-1", occurred_at=NOW, task_id="t", warehouse_id="W1", item=ITEM, picked=1,
-        picker_id="p",
-    )  # fmt: skip
-    order, types = run(confirmed(), [task(), short, short, packed()])
-    assert types == LIFECYCLE[:2]
+    short = short_picked()
+    order, types = run(confirmed(), [task(), short, short, packed(), dispatched()])
+    assert types == LIFECYCLE[:3]
     [reason] = order.progress.short_picks
     assert reason.code == "short_pick" and "1 unit(s) of MUG" in reason.message
+
+
+def test_a_short_pick_holds_delivery_until_its_units_are_allocated_again_and_shipped() -> None:
+    facts = [task(), short_picked(), packed(), dispatched(), delivered(), captured()]
+    order, types = run(confirmed(), facts)
+    assert order.status == OrderStatus.SHIPPED, "inventory has not answered the short pick"
+    again = backorder_allocated("W2", short_pick=("t-W1", "1"))
+    order, types = run(order, [again])
+    assert types == [] and f"W2@{again.round_id}" in order.progress.consignments
+    unit = ("W2", again.round_id)
+    order, types = run(order, [packed(*unit), dispatched(unit[0], backorder_round=unit[1])])
+    assert types == []
+    order, types = run(order, [delivered(*unit)])
+    assert types == ["order.delivered.v1", "order.completed.v1"]
+
+
+def test_a_short_pick_answered_before_it_is_read_holds_nothing() -> None:
+    """Inventory's answer and picking's report come on different topics, in any order."""
+    nothing_left = backorder_allocated(None, short_pick=("t-W1", "1"))
+    facts = [task(), nothing_left, short_picked(), packed(), dispatched(), delivered()]
+    _, types = run(confirmed(), [*facts, captured()])
+    assert types == LIFECYCLE, "units nowhere to be had: settled, the line ships short"
+
+
+def test_each_short_line_is_settled_on_its_own() -> None:
+    other_line = backorder_allocated(None, short_pick=("t-W1", "9"))
+    facts = [task(), short_picked(), other_line, packed(), dispatched(), delivered()]
+    order, _ = run(confirmed(), [*facts, captured()])
+    assert order.status == OrderStatus.SHIPPED
 
 
 def test_backordered_lines_hold_delivery() -> None:
@@ -239,6 +283,7 @@ def test_progress_stored_before_rounds_reads_its_warehouses_as_consignments() ->
 
 
 def test_progress_survives_its_json_form() -> None:
-    order, _ = run(confirmed("W1", "W2"), [task(), packed(), dispatched(), exception()])
+    facts = [task(), short_picked(), packed(), dispatched(), exception()]
+    order, _ = run(confirmed("W1", "W2"), [*facts, backorder_allocated("W2", 1, ("t", "1"))])
     assert Progress.from_json(order.progress.to_json()) == order.progress
     assert Progress.from_json({}) == Progress()
