@@ -46,7 +46,7 @@ def apply_fulfillment(base: OrderView, event: FulfillmentEvent, entry: TimelineE
                     "code": "short_pick",
                     "field": event.item.sku,
                     "message": f"{missing} unit(s) of {event.item.sku} were not found at "
-                    f"{event.warehouse_id}; they are backordered",
+                    f"{event.warehouse_id}; they are allocated again or backordered",
                 }
             ]
     elif isinstance(event, Packed):
