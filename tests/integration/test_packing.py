@@ -1,19 +1,23 @@
 """The packing service on a real broker and PostgreSQL: one task packed into the expected
 box, zone tasks packed only once all completed (whatever the order of their events),
 redeliveries packed once, short lines left out, nothing picked → nothing packed, a
-SIGKILL between the database commit and the offset commit, and a run of reports applied
-at once ending as the same reports one by one."""
+SIGKILL between the database commit and the offset commit, a backorder round at a
+warehouse already packed packed on its own, rows from before rounds still valid, and a
+run of reports applied at once ending as the same reports one by one."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from services.fulfillment.packing.domain import package_id_for, packing_id_for
+from shared.runtime.db import migrate
 from shared.schemas import Envelope, Message, to_headers
 from shared.schemas.events.fulfillment import (
     ItemCount,
@@ -26,18 +30,25 @@ from shared.schemas.events.fulfillment import (
 from tests.integration.harness import ServiceProcess, Stack, data, eventually, header
 
 S = "packing_service"
+ROUND = "backorder:acc8fed87c102bac50bc"  # as BackorderAllocated.round_id names one
 SERVICE = "fulfillment.packing"
 WH = "WH-LON"
 SIGKILLED = -9
 
 Lines = list[tuple[str, str, int]]  # (line id, SKU, quantity)
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services/fulfillment/packing/migrations"
 
 
 # --- messages, as the picking service would publish them ---
 
 
 def created(
-    order_id: str, task_id: str, items: Lines, *, zone: str | None = None
+    order_id: str,
+    task_id: str,
+    items: Lines,
+    *,
+    zone: str | None = None,
+    backorder_round: str | None = None,
 ) -> PickTaskCreated:
     return PickTaskCreated(
         order_id=order_id,
@@ -51,6 +62,7 @@ def created(
         ],
         strategy="zone" if zone else "single_order",
         zone=zone,
+        backorder_round=backorder_round,
     )
 
 
@@ -294,13 +306,134 @@ async def test_killed_after_the_db_commit_packs_once(stack: Stack) -> None:
     assert await outbox_count(stack) == 1
 
 
+async def test_a_backorder_round_at_a_packed_warehouse_is_packed_on_its_own(
+    stack: Stack,
+) -> None:
+    packing = await stack.start(SERVICE)
+    order = new_order()
+    mugs, tee, poster = [("1", "MUG-BLUE", 2)], [("2", "TEE-M", 1)], [("3", "POSTER-A2", 1)]
+    await stack.publish_messages(
+        "picking.events", [created(order, "T-1", mugs), completed(order, "T-1", mugs)]
+    )
+    [first] = [data(r) for r in await stack.wait_for_records("packing.events", 1)]
+    assert first["backorder_round"] is None
+    assert first["packing_id"] == packing_id_for(order, WH)  # the reservation's ids as ever
+
+    await stack.publish_messages(
+        "picking.events",
+        [
+            created(order, "B-1", tee, backorder_round=ROUND),  # a later allocation round
+            created(order, "T-1", mugs),  # reissued: its round is packed already
+            created(order, "T-2", poster),  # a late task of the packed reservation round
+            completed(order, "B-1", tee),
+        ],
+    )
+    await stack.wait_for_records("packing.events", 2)
+    events = await packed_events(stack)
+    assert events[0] == first
+    second = events[1]
+    assert (second["order_id"], second["warehouse_id"]) == (order, WH)
+    assert second["backorder_round"] == ROUND
+    assert second["packing_id"] == packing_id_for(order, WH, ROUND) != first["packing_id"]
+    [package] = second["packages"]  # the tee alone: this round's units only
+    assert items(package) == tee
+    assert package["package_id"] == package_id_for(order, WH, 1, ROUND)
+    assert package["package_id"] not in {p["package_id"] for p in first["packages"]}
+
+    rows = await stack.query(
+        f"""SELECT backorder_round, status, packing_id, task_ids, tasks::text AS tasks
+            FROM {S}.packings ORDER BY backorder_round"""
+    )
+    assert [(r["backorder_round"], r["status"], r["task_ids"]) for r in rows] == [
+        ("", "packed", ["T-1"]),
+        (ROUND, "packed", ["B-1"]),
+    ]
+    assert set(json.loads(rows[0]["tasks"])) == {"T-1", "T-2"}  # T-2 recorded, not boxed
+    assert [r["packing_id"] for r in rows] == [first["packing_id"], second["packing_id"]]
+    await consumed(packing, 6)
+    late = [line for line in packing.log().splitlines() if "packing.task_after_packing" in line]
+    assert len(late) == 1 and "T-2" in late[0]
+
+
+async def test_rows_from_before_rounds_stay_valid(stack: Stack, tmp_path: Path) -> None:
+    """Rows written before rounds existed: the packed reservation keeps its packing and a
+    new round at its warehouse is packed on its own; a group held back by a completion
+    that came before its creation stays held back until the creation places it."""
+    before = tmp_path / "migrations"
+    before.mkdir()
+    shutil.copy(MIGRATIONS / "0001_packings_and_tasks.sql", before)
+    await migrate(stack.database_url, S, before)
+    packed_order, waiting_order = new_order(), new_order()
+    mug, tee = [("1", "MUG-BLUE", 1)], [("2", "TEE-M", 1)]
+    old_packing = {"packing_id": packing_id_for(packed_order, WH), "packages": []}
+
+    def report(lines: Lines, *, created: bool = True) -> dict[str, Any]:
+        picked = [{"line_id": line, "sku": sku, "quantity": n} for line, sku, n in lines]
+        done = {"completed_at": "2026-01-01T00:00:00+00:00", "picked": picked}
+        return {"created_at": "2026-01-01T00:00:00+00:00", **done} if created else done
+
+    await stack.query(
+        f"""INSERT INTO {S}.packings (order_id, warehouse_id, tasks, status, packing_id,
+                                      packed, task_ids, packed_at)
+            VALUES ($1, $3, $4::jsonb, 'packed', $5, $6::jsonb, '{{T-1}}', now()),
+                   ($2, $3, $7::jsonb, 'waiting', NULL, NULL, NULL, NULL)""",
+        packed_order,
+        waiting_order,
+        WH,
+        json.dumps({"T-1": report(mug)}),
+        old_packing["packing_id"],
+        json.dumps(old_packing),
+        # W-2's completion came before its creation: it holds W-1 back
+        json.dumps({"W-1": report(mug), "W-2": report(tee, created=False)}),
+    )
+    packing = await stack.start(SERVICE)  # applies 0002
+    await stack.publish_messages(
+        "picking.events",
+        [
+            created(packed_order, "T-1", mug),  # reissued: the stored packing stands
+            created(packed_order, "B-1", tee, backorder_round=ROUND),
+            completed(packed_order, "B-1", tee),
+            completed(waiting_order, "W-1", mug),  # reissued: still held back by W-2
+        ],
+    )
+    await stack.settled(packing, 4)
+    events = await packed_events(stack)
+    assert [(e["order_id"], e["backorder_round"]) for e in events] == [(packed_order, ROUND)]
+    assert events[0]["packing_id"] == packing_id_for(packed_order, WH, ROUND)
+    assert [items(p) for p in events[0]["packages"]] == [tee]
+
+    # W-2 was of a later round: it goes there, and no longer holds W-1 back
+    await stack.publish_messages(
+        "picking.events", [created(waiting_order, "W-2", tee, backorder_round=ROUND)]
+    )
+    await stack.settled(packing, 5)
+    events = [e for e in await packed_events(stack) if e["order_id"] == waiting_order]
+    assert [e["backorder_round"] for e in events] == [None, ROUND]
+    assert [[items(p) for p in e["packages"]] for e in events] == [[mug], [tee]]
+    assert events[0]["packing_id"] == packing_id_for(waiting_order, WH)
+    rows = await stack.query(
+        f"""SELECT order_id, backorder_round, status, packing_id, task_ids FROM {S}.packings
+            ORDER BY order_id = $1 DESC, backorder_round""",
+        packed_order,
+    )
+    assert [tuple(r) for r in rows] == [
+        (packed_order, "", "packed", old_packing["packing_id"], ["T-1"]),
+        (packed_order, ROUND, "packed", packing_id_for(packed_order, WH, ROUND), ["B-1"]),
+        (waiting_order, "", "packed", packing_id_for(waiting_order, WH), ["W-1"]),
+        (waiting_order, ROUND, "packed", packing_id_for(waiting_order, WH, ROUND), ["W-2"]),
+    ]
+    assert await stack.query(f"SELECT 1 FROM {S}.order_warehouses WHERE early <> '{{}}'") == []
+
+
 # --- a run of reports applied at once ends as the same reports one by one ---
 
 
 def run_of_reports() -> list[Message]:
     """Several orders, interleaved, most with several reports: the usual order, a
     completion before its creation, repeats with new ids, a task after packing, a group
-    that picked nothing first, one still waiting, and progress events between them."""
+    that picked nothing first, one still waiting, progress events between them, a new
+    round at a packed warehouse, and a backorder round's early completion holding back
+    the reservation round until its creation lets both be packed."""
     mug, tee, poster = [("1", "MUG-BLUE", 1)], [("2", "TEE-M-BLACK", 1)], [("3", "POSTER-A2", 1)]
     both = [("1", "MUG-BLUE", 2), ("2", "TEE-M", 1)]
     now = datetime.now(UTC)
@@ -336,6 +469,12 @@ def run_of_reports() -> list[Message]:
         created("run-empty", "N-2", poster),
         created("run-waiting", "W-1", mug),
         completed("run-empty", "N-2", poster),  # packed: the poster only
+        created("run-late", "L-3", poster, backorder_round=ROUND),  # a new round
+        completed("run-rounds", "B-1", tee),  # before its creation: holds T-1 back
+        created("run-rounds", "T-1", mug),
+        completed("run-late", "L-3", poster),  # packed: its round alone
+        completed("run-rounds", "T-1", mug),
+        created("run-rounds", "B-1", tee, backorder_round=ROUND),  # packed: both rounds
     ]
 
 
@@ -363,21 +502,30 @@ async def test_a_run_of_reports_ends_as_the_same_reports_one_by_one(stack: Stack
     assert state == await packing_state(one_by_one_db)
 
     cause = {e.id: n for n, e in enumerate(envelopes)}
-    assert [(p["order_id"], cause[c]) for p, c in state["outbox"]] == [
-        ("run-single", 4),
-        ("run-zones", 10),
-        ("run-early", 11),
-        ("run-repeat", 12),
-        ("run-late", 16),
-        ("run-empty", 22),
+    assert [(p["order_id"], p["backorder_round"], cause[c]) for p, c in state["outbox"]] == [
+        ("run-single", None, 4),
+        ("run-zones", None, 10),
+        ("run-early", None, 11),
+        ("run-repeat", None, 12),
+        ("run-late", None, 16),
+        ("run-empty", None, 22),
+        ("run-late", ROUND, 26),
+        ("run-rounds", None, 28),
+        ("run-rounds", ROUND, 28),
     ]
-    rows = {r[0]: r for r in state["packings"]}
-    assert rows["run-empty"][2:4] == ("packed", ["N-1", "N-2"])
-    assert rows["run-late"][2:4] == ("packed", ["L-1"])
-    assert rows["run-waiting"][2:4] == ("waiting", None)
-    assert set(json.loads(rows["run-late"][1])) == {"L-1", "L-2"}
-    [empty] = [p for p, _ in state["outbox"] if p["order_id"] == "run-empty"]
-    assert [items(package) for package in empty["packages"]] == [[("3", "POSTER-A2", 1)]]
+    rows = {(r[0], r[1]): r for r in state["packings"]}
+    assert rows[("run-empty", "")][3:5] == ("packed", ["N-1", "N-2"])
+    assert rows[("run-late", "")][3:5] == ("packed", ["L-1"])
+    assert rows[("run-late", ROUND)][3:5] == ("packed", ["L-3"])
+    assert rows[("run-rounds", "")][3:5] == ("packed", ["T-1"])
+    assert rows[("run-rounds", ROUND)][3:5] == ("packed", ["B-1"])
+    assert rows[("run-waiting", "")][3:5] == ("waiting", None)
+    assert set(json.loads(rows[("run-late", "")][2])) == {"L-1", "L-2"}
+    packages = {(p["order_id"], p["backorder_round"]): p["packages"] for p, _ in state["outbox"]}
+    assert [items(p) for p in packages[("run-empty", None)]] == [[("3", "POSTER-A2", 1)]]
+    assert [items(p) for p in packages[("run-late", ROUND)]] == [[("3", "POSTER-A2", 1)]]
+    assert [items(p) for p in packages[("run-rounds", ROUND)]] == [[("2", "TEE-M-BLACK", 1)]]
+    assert all(early == "{}" for *_, early in state["order_warehouses"])
     assert "packing.task_after_packing" in batched.log()
 
 
@@ -387,9 +535,13 @@ async def packing_state(database_url: str) -> dict[str, list[Any]]:
     conn = await asyncpg.connect(database_url, server_settings={"search_path": S})
     try:
         packings = await conn.fetch(
-            """SELECT order_id, tasks::text, status, task_ids, packing_id,
+            """SELECT order_id, backorder_round, tasks::text, status, task_ids, packing_id,
                       packed - 'occurred_at' AS packed
-               FROM packings ORDER BY order_id, warehouse_id"""
+               FROM packings ORDER BY order_id, warehouse_id, backorder_round"""
+        )
+        order_warehouses = await conn.fetch(
+            """SELECT order_id, warehouse_id, early::text FROM order_warehouses
+               ORDER BY order_id, warehouse_id"""
         )
         outbox = await conn.fetch(
             "SELECT header_names, header_values, payload FROM outbox ORDER BY id"
@@ -398,6 +550,7 @@ async def packing_state(database_url: str) -> dict[str, list[Any]]:
         await conn.close()
     return {
         "packings": [tuple(r) for r in packings],
+        "order_warehouses": [tuple(r) for r in order_warehouses],
         "outbox": [
             (
                 {k: v for k, v in json.loads(r["payload"]).items() if k != "occurred_at"},

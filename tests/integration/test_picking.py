@@ -526,10 +526,55 @@ async def test_backorder_allocations_become_tasks_once_the_order_is_confirmed(st
         ("part", "MUG-BLUE"),
     ]
     assert len({t["task_id"] for t in created}) == 3
+    # the round each task was allocated in: None for the reservation's
+    rounds = {(t["order_id"], items(t)[0][1]): t["backorder_round"] for t in created}
+    assert rounds == {
+        ("all", "HOODIE-L-GREY"): backorder_allocated("all", hoodies).round_id,
+        ("part", "HOODIE-L-GREY"): backorder_allocated("part", hoodies).round_id,
+        ("part", "MUG-BLUE"): None,
+    }
     assert sorted(counts(c)[0] for c in completed) == [
         ("1", "MUG-BLUE", 1),
         ("2", "HOODIE-L-GREY", 2),
         ("2", "HOODIE-L-GREY", 2),
+    ]
+
+
+async def test_tasks_held_in_a_trip_leave_naming_their_backorder_round(stack: Stack) -> None:
+    """Tasks released with their trip are read back from the table: each still names the
+    round it was allocated in."""
+    picking = await stack.start(
+        SERVICE,
+        picking_strategy="batch",
+        picking_batch_size="2",
+        picking_batch_max_wait_s="3600",
+        picking_simulator="false",
+        **NO_POLLING,
+    )
+    hoodie = [("2", "HOODIE-L-GREY", "WH-BER", 1)]
+    later = backorder_allocated("h", hoodie)
+    await publish(
+        stack,
+        reserved("h", [("1", "TEE-M", "WH-BER", 1)], backordered=[("2", "HOODIE-L-GREY", 1)]),
+        later,
+        confirmed("h", backordered_skus=["HOODIE-L-GREY"]),
+    )
+
+    async def both_held() -> bool:
+        rows = await stack.query(f"SELECT 1 FROM {S}.tasks WHERE status = 'held'")
+        return len(rows) == 2
+
+    await eventually(both_held, what="h's two rounds held in one batch")
+    await publish(stack, reserved("k", [("1", "MUG-BLUE", "WH-BER", 1)]), confirmed("k"))
+    await wait_for(stack, "picking.task_created.v1", 3)
+    await settled(stack, picking, consumed=5)
+    created = await events(stack, "picking.task_created.v1")
+    assert len({t["trip_id"] for t in created}) == 1  # one batch of two orders
+    rounds = sorted((t["order_id"], items(t)[0][1], t["backorder_round"] or "") for t in created)
+    assert rounds == [
+        ("h", "HOODIE-L-GREY", later.round_id),
+        ("h", "TEE-M", ""),
+        ("k", "MUG-BLUE", ""),
     ]
 
 

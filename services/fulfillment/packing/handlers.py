@@ -1,13 +1,13 @@
-"""Pick task events in → pack an (order, warehouse) once all its tasks completed → events
-out, in the runtime's unit of work.
+"""Pick task events in → pack each (order, warehouse, allocation round) once all its tasks
+completed → events out, in the runtime's unit of work.
 
 ``picking.item_picked`` and ``picking.short_picked`` have no handler: the runtime counts
 them as ``ignored`` (the completion carries what was picked), and they do not end a run.
 A run of ``task_created`` and ``completed`` reports is applied set-based: one upsert
-creates, locks and reads every (order, warehouse) row of the run (store.py), so two
-transactions can never both see "one task still open" and leave the packing waiting
-forever; the reports are merged in memory in run order, and the rows are written with
-one statement at the end.
+creates and locks every (order, warehouse) row of the run and one query then reads their
+groups (store.py), so two transactions can never both see "one task still open" and
+leave the packing waiting forever; the reports are noted in memory in run order
+(domain/groups.py), and written at the end with one statement per table.
 """
 
 from __future__ import annotations
@@ -43,52 +43,44 @@ class PackingHandlers:
     async def on_task_reports(
         self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
     ) -> None:
-        """``task_created`` and ``completed`` of a run: each merged into its group in run
-        order, the group packed when its last task completes; one locking read and one
-        write for the run."""
-        groups = await store.lock_groups(uow.conn, {_group_key(m) for m, _ in events})
+        """``task_created`` and ``completed`` of a run: each noted in its order's groups at
+        its warehouse in run order, a group packed when its last task completes; one
+        locking upsert, one read and one write for the run."""
+        book = await store.lock(uow.conn, {_pair(m) for m, _ in events})
         for message, envelope in events:
             assert isinstance(message, PickTaskCreated | PickingCompleted)
-            key = _group_key(message)
+            at = book[_pair(message)]
             with record_context(message, envelope):
-                group = groups[key].noted(message)
-                groups[key] = await self._pack_if_complete(uow, envelope, message, group)
-        await store.save_groups(uow.conn, list(groups.values()))
+                noted = at.note(message)
+                if noted.group is not None and noted.after_packing:
+                    # its group was packed without it: a repeat of a task created late,
+                    # or a late task of that round (a new round makes a group of its own)
+                    log.warning(
+                        "packing.task_after_packing",
+                        task_id=message.task_id,
+                        warehouse_id=message.warehouse_id,
+                        backorder_round=noted.group.backorder_round,
+                        packed_tasks=list(noted.group.packed_task_ids),
+                    )
+                for group in noted.ready:
+                    packed = self._pack(group)
+                    if packed is not None:
+                        await uow.emit(packed, cause=envelope)
+                        at.packed(group.backorder_round, packed, packed.occurred_at)
+        await store.save(uow.conn, list(book.values()))
 
-    async def _pack_if_complete(
-        self,
-        uow: UnitOfWork,
-        envelope: Envelope,
-        message: PickTaskCreated | PickingCompleted,
-        group: store.Group,
-    ) -> store.Group:
-        """The group, packed now if this report completed it."""
-        if group.packed:
-            if message.task_id not in group.packed_task_ids:
-                # packing is once per (order, warehouse): a task after that is not boxed
-                log.warning(
-                    "packing.task_after_packing",
-                    task_id=message.task_id,
-                    warehouse_id=message.warehouse_id,
-                    packed_tasks=list(group.packed_task_ids),
-                )
-            return group
+    def _pack(self, group: domain.Group) -> Packed | None:
+        """Cartonize what the group's tasks picked; None if they picked nothing."""
         tasks = group.tasks
-        if not domain.all_tasks_completed(tasks):
-            return group
-        packed = self._pack(message.order_id, message.warehouse_id, tasks)
-        if packed is None:
-            return group
-        await uow.emit(packed, cause=envelope)
-        return group.packed_as(packed, [t.task_id for t in tasks], packed.occurred_at)
-
-    def _pack(self, order_id: str, warehouse_id: str, tasks: list[domain.Task]) -> Packed | None:
-        """Cartonize what the tasks picked; None if they picked nothing."""
-        task_ids = [t.task_id for t in tasks]
         lines = domain.picked_lines(tasks)
         if not lines:
-            # stays waiting: a later task for this warehouse (a backorder) may bring units
-            log.warning("packing.nothing_picked", warehouse_id=warehouse_id, task_ids=task_ids)
+            # stays waiting, nothing to ship: the order's later rounds are groups of their own
+            log.warning(
+                "packing.nothing_picked",
+                warehouse_id=group.warehouse_id,
+                backorder_round=group.backorder_round,
+                task_ids=[t.task_id for t in tasks],
+            )
             return None
         result = domain.cartonize(lines, self.catalog, self.fill_factor)
         if result.unknown_skus:
@@ -105,10 +97,18 @@ class PackingHandlers:
                 note="fits no box: packed alone in the largest box, check at the station",
             )
         now = datetime.now(UTC)
-        packed = domain.packed(order_id, warehouse_id, result, packer_id=self.packer_id, now=now)
+        packed = domain.packed(
+            group.order_id,
+            group.warehouse_id,
+            result,
+            backorder_round=group.backorder_round,
+            packer_id=self.packer_id,
+            now=now,
+        )
         log.debug(  # info would be a line per order: the packed event is the record
             "packing.packed",
-            warehouse_id=warehouse_id,
+            warehouse_id=group.warehouse_id,
+            backorder_round=group.backorder_round,
             packing_id=packed.packing_id,
             boxes=[p.box_code for p in packed.packages],
             units=sum(line.quantity for line in lines),
@@ -116,7 +116,7 @@ class PackingHandlers:
         return packed
 
 
-def _group_key(message: Message) -> store.GroupKey:
+def _pair(message: Message) -> store.Pair:
     assert isinstance(message, PickTaskCreated | PickingCompleted)
     return message.order_id, message.warehouse_id
 

@@ -33,12 +33,11 @@ def _allocated(allocations: list[Allocation]) -> list[Allocated]:
 
 
 def _round(message: InventoryReserved | BackorderAllocated) -> Round:
-    allocations = _allocated(message.allocations)
     if isinstance(message, InventoryReserved):
         round_id = message.reservation_id  # the first round is named after the reservation
     else:
-        waiting = sum(b.quantity for b in message.still_backordered)
-        round_id = domain.backorder_round_id(allocations, waiting)
+        round_id = message.round_id  # the contract's id: every service names it alike
+    allocations = _allocated(message.allocations)
     return Round(message.order_id, round_id, message.reservation_id, allocations)
 
 

@@ -213,6 +213,7 @@ def _created(new: store.NewTask, now: datetime) -> PickTaskCreated:
         strategy=task.strategy,
         trip_id=new.trip_id,
         zone=task.zone,
+        backorder_round=domain.backorder_round_of(task.round_id, new.reservation_id),
     )
 
 
@@ -228,6 +229,7 @@ def _created_from(stored: store.StoredTask, now: datetime) -> PickTaskCreated:
         strategy=stored.strategy,
         trip_id=stored.trip_id,
         zone=stored.zone,
+        backorder_round=domain.backorder_round_of(stored.round_id, stored.reservation_id),
     )
 
 

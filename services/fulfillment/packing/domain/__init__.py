@@ -1,5 +1,6 @@
-"""Packing rules, pure: the model (sizes, boxes, products, tasks), cartonization and the
-packed event. See docs/packing.md for the rules in prose."""
+"""Packing rules, pure: the model (sizes, boxes, products, tasks), an order's tasks at a
+warehouse grouped by allocation round, cartonization and the packed event. See
+docs/packing.md for the rules in prose."""
 
 from services.fulfillment.packing.domain.cartonization import (
     Cartonization,
@@ -8,6 +9,14 @@ from services.fulfillment.packing.domain.cartonization import (
     Unit,
     cartonize,
     verify,
+)
+from services.fulfillment.packing.domain.groups import (
+    Group,
+    Noted,
+    OrderAtWarehouse,
+    Report,
+    TaskReport,
+    report_of,
 )
 from services.fulfillment.packing.domain.model import (
     PACKING_NAMESPACE,
@@ -29,12 +38,17 @@ __all__ = [
     "Box",
     "Cartonization",
     "Catalog",
+    "Group",
+    "Noted",
+    "OrderAtWarehouse",
     "PackVerificationError",
     "Parcel",
     "PickedLine",
     "Product",
+    "Report",
     "Size",
     "Task",
+    "TaskReport",
     "Unit",
     "all_tasks_completed",
     "cartonize",
@@ -43,5 +57,6 @@ __all__ = [
     "packed",
     "packing_id_for",
     "picked_lines",
+    "report_of",
     "verify",
 ]

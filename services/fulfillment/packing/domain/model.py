@@ -12,14 +12,28 @@ from functools import cached_property
 PACKING_NAMESPACE = uuid.UUID("6f1c2a7e-93d4-5b8a-a1e0-4c7b2d9f8e31")
 
 
-def packing_id_for(order_id: str, warehouse_id: str) -> str:
-    """One packing per order and warehouse."""
-    return str(uuid.uuid5(PACKING_NAMESPACE, f"{order_id}/{warehouse_id}"))
+def packing_id_for(order_id: str, warehouse_id: str, backorder_round: str | None = None) -> str:
+    """One packing per order, warehouse and allocation round (``backorder_round`` None:
+    the order's reservation, whose id is the order and warehouse's as it always was)."""
+    name = _packing_name(order_id, warehouse_id, backorder_round)
+    return str(uuid.uuid5(PACKING_NAMESPACE, name))
 
 
-def package_id_for(order_id: str, warehouse_id: str, number: int) -> str:
+def package_id_for(
+    order_id: str, warehouse_id: str, number: int, backorder_round: str | None = None
+) -> str:
     """The ``number``-th package (from 1) of that packing."""
-    return str(uuid.uuid5(PACKING_NAMESPACE, f"{order_id}/{warehouse_id}/{number}"))
+    name = _packing_name(order_id, warehouse_id, backorder_round)
+    return str(uuid.uuid5(PACKING_NAMESPACE, f"{name}/{number}"))
+
+
+def _packing_name(order_id: str, warehouse_id: str, backorder_round: str | None) -> str:
+    """``order/warehouse`` for the reservation round (fixed forever: replays of packings
+    made before rounds existed must find the same ids); a backorder round adds its id
+    after a ``round`` segment, which no package number of the reservation's can equal."""
+    if backorder_round is None:
+        return f"{order_id}/{warehouse_id}"
+    return f"{order_id}/{warehouse_id}/round/{backorder_round}"
 
 
 @dataclass(frozen=True)
@@ -135,8 +149,8 @@ class Task:
 
 
 def all_tasks_completed(tasks: Sequence[Task]) -> bool:
-    """Every task created for an (order, warehouse) completed — and no completion of a
-    task whose creation has not arrived yet, which means a task we cannot count yet."""
+    """Every task created for a group completed — and no completion of a task whose
+    creation has not arrived yet, which means a task we cannot count yet."""
     return bool(tasks) and all(t.created and t.completed for t in tasks)
 
 

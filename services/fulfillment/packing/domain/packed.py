@@ -32,19 +32,21 @@ def packed(
     warehouse_id: str,
     cartonization: Cartonization,
     *,
+    backorder_round: str | None = None,
     packer_id: str,
     now: datetime,
 ) -> Packed:
-    """Ids derive from the order and warehouse, so packing the same picks again gives the
-    same event (apart from its time)."""
+    """Ids derive from the order, warehouse and round, so packing the same picks again
+    gives the same event (apart from its time)."""
     return Packed(
         order_id=order_id,
         occurred_at=now,
-        packing_id=packing_id_for(order_id, warehouse_id),
+        packing_id=packing_id_for(order_id, warehouse_id, backorder_round),
         warehouse_id=warehouse_id,
         packages=[
-            package(parcel, package_id_for(order_id, warehouse_id, number))
+            package(parcel, package_id_for(order_id, warehouse_id, number, backorder_round))
             for number, parcel in enumerate(cartonization.parcels, start=1)
         ],
         packer_id=packer_id,
+        backorder_round=backorder_round,
     )

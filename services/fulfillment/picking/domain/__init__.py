@@ -21,7 +21,7 @@ from services.fulfillment.picking.domain.planning import (
     PickLine,
     Plan,
     PlannedTask,
-    backorder_round_id,
+    backorder_round_of,
     plan_tasks,
     task_id_for,
 )
@@ -92,7 +92,7 @@ __all__ = [
     "WarehouseLayout",
     "WaveParams",
     "Zone",
-    "backorder_round_id",
+    "backorder_round_of",
     "completion",
     "confirm",
     "due",

@@ -7,16 +7,15 @@
 
 An order's allocations arrive in *rounds*: the reservation, then any later backorder
 allocations. Each round is planned once; its task ids derive from the order, warehouse,
-zone and round, so a replayed event finds the tasks it made before.
+zone and round, so a replayed event finds the tasks it made before. The reservation round
+is named after the reservation, a backorder round by ``BackorderAllocated.round_id``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.fulfillment.picking.domain.layout import Layout
@@ -87,13 +86,11 @@ def task_id_for(order_id: str, warehouse_id: str, zone: str | None, round_id: st
     return str(uuid.uuid5(PICKING_NAMESPACE, key))
 
 
-def backorder_round_id(allocations: Sequence[Allocated], still_backordered: int) -> str:
-    """A backorder allocation's round, from its content: a re-emitted event (new ce_id,
-    same content) is the same round. Two genuine rounds never look alike, because the
-    units still backordered go down with each one."""
-    content = sorted((a.line_id, a.sku, a.warehouse_id, a.quantity) for a in allocations)
-    digest = hashlib.sha256(json.dumps([content, still_backordered]).encode()).hexdigest()
-    return f"backorder:{digest[:20]}"
+def backorder_round_of(round_id: str, reservation_id: str) -> str | None:
+    """The round as ``picking.task_created`` names it (``backorder_round``): None for the
+    reservation round, which is named after its reservation, else the backorder round's
+    id. Both ids are stored with every task, so a task read back is named alike."""
+    return None if round_id == reservation_id else round_id
 
 
 def plan_tasks(

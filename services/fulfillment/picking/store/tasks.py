@@ -19,6 +19,7 @@ class StoredTask:
     """A task with what its events and the handheld API show besides the rules' view."""
 
     task: Task
+    round_id: str
     reservation_id: str
     strategy: PickingStrategy
     zone: str | None
@@ -67,8 +68,8 @@ def _task_values(new: NewTask, now: datetime) -> tuple[object, ...]:
     )
 
 
-_TASK_COLUMNS = """task_id, order_id, warehouse_id, status, reservation_id, strategy, zone,
-                   trip_id, created_at, released_at"""
+_TASK_COLUMNS = """task_id, order_id, warehouse_id, status, round_id, reservation_id, strategy,
+                   zone, trip_id, created_at, released_at"""
 
 
 _ITEM_COLUMNS = "i.line_id, i.sku, i.location, i.quantity, i.picked, i.short"
@@ -100,6 +101,7 @@ def _stored(rows: Sequence[asyncpg.Record], items: Sequence[asyncpg.Record]) -> 
                 TaskStatus(r["status"]),
                 tuple(by_task[r["task_id"]]),
             ),
+            round_id=r["round_id"],
             reservation_id=r["reservation_id"],
             strategy=r["strategy"],
             zone=r["zone"] or None,

@@ -111,5 +111,6 @@ def test_wiring_handles_created_and_completed_and_ignores_progress() -> None:
     assert "packing" in TOPICS["picking.events"].consumers
     assert TOPICS["packing.events"].writers == ("packing",)
     assert sorted(p.name for p in service.migrations.glob("*.sql")) == [
-        "0001_packings_and_tasks.sql"
+        "0001_packings_and_tasks.sql",
+        "0002_packings_per_round.sql",
     ]

@@ -1,5 +1,6 @@
 """Planning tasks by strategy (domain/planning.py): per warehouse, per zone, unslotted
-SKUs, pick-path order, reproducible ids. No I/O."""
+SKUs, pick-path order, reproducible ids, the round a task names. No I/O. (A backorder
+round's id is the contract's: tests/unit/schemas/test_backorder_round.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from services.fulfillment.picking.domain import (
     Allocated,
     OrderState,
     PickLine,
-    backorder_round_id,
+    backorder_round_of,
     plan_tasks,
     task_id_for,
 )
@@ -79,13 +80,12 @@ def test_task_ids_are_reproducible_and_differ_per_warehouse_zone_and_round() -> 
     assert len(ids) == 5
 
 
-def test_backorder_rounds_are_named_by_their_content() -> None:
-    two = [alloc("2", "HOODIE", "SINGLE", 2)]
-    assert backorder_round_id(two, 0) == backorder_round_id(list(two), 0)
-    # the same allocation while more units still wait is another round
-    assert backorder_round_id(two, 1) != backorder_round_id(two, 0)
-    assert backorder_round_id(two, 0) != backorder_round_id([alloc("2", "HOODIE", "BATCH", 2)], 0)
-    assert backorder_round_id(two, 0).startswith("backorder:")
+def test_a_task_names_its_backorder_round_and_none_for_the_reservation_round() -> None:
+    # the reservation round is named after its reservation: no backorder round
+    assert backorder_round_of("res-1", "res-1") is None
+    assert backorder_round_of("backorder:acc8fed87c102bac50bc", "res-1") == (
+        "backorder:acc8fed87c102bac50bc"
+    )
 
 
 @pytest.mark.parametrize(
