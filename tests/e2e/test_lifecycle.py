@@ -14,11 +14,14 @@ import httpx
 
 from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
 from services.fulfillment.shipping.webhook import sign
-from shared.runtime.storefront import publish_orders
+from shared.runtime.storefront import DEMO_PRODUCTS, Product, publish_orders
 from shared.schemas import dlq_topic
+from shared.schemas.events.inventory import ReceiveStock
 from tests.e2e.lifecycle import SERVICES, TERMINAL, ample_seed, orders, start_pipeline, statuses
 from tests.integration.harness import Stack, data, eventually, header
 
+# backorderable in the demo catalog; the test empties its stock
+BACKORDERED = Product("HOODIE-L-GREY", 4500)
 ORDER_LIFECYCLE = [
     "order.placed.v1",
     "order.confirmed.v1",
@@ -69,6 +72,148 @@ async def test_one_order_travels_to_the_door(stack: Stack, tmp_path: Path) -> No
     }
     assert view["estimated_delivery"] is not None
     assert view["payment_status"] == "captured" and view["stock_status"] == "shipped"
+
+
+async def test_a_backorder_served_where_the_order_shipped_is_a_shipment_of_its_own(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A line waits for stock while the rest ships; the goods then arrive at the
+    warehouse that shipped it: the units are picked, packed and shipped as a second
+    shipment, and the order is delivered only when that one is."""
+    seed_path = ample_seed(tmp_path, 100)
+    seed = json.loads(seed_path.read_text())
+    for row in seed["stock"]:
+        if row["sku"] == BACKORDERED.sku:
+            row["on_hand"] = 0
+    seed_path.write_text(json.dumps(seed))
+    pipeline = await start_pipeline(stack, seed_path)
+    [body] = orders(1, "backorder")
+    lines = [(DEMO_PRODUCTS[0], 2), (BACKORDERED, 1)]
+    body["lines"] = [
+        {"sku": p.sku, "quantity": q, "unit_price_minor": p.unit_price_minor} for p, q in lines
+    ]
+    body["total_minor"] = body["shipping_minor"] + sum(p.unit_price_minor * q for p, q in lines)
+    async with httpx.AsyncClient(base_url=pipeline["order"].url) as http:
+        placed = await http.post("/orders", json=body)
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
+
+    async def view_when(what: str, check: Any) -> dict[str, Any]:
+        async def matches() -> dict[str, Any] | None:
+            view = (await portal.get(f"/orders/{order_id}")).json()
+            return view if view.get("shipments") and check(view) else None
+
+        return await eventually(matches, timeout_s=120, what=what)
+
+    try:
+        view = await view_when(
+            "the in-stock line delivered",
+            lambda v: [s["status"] for s in v["shipments"]] == ["delivered"],
+        )
+        assert view["status"] == "shipped", "a line still waits for stock"
+        [first] = view["shipments"]
+
+        receipt = ReceiveStock(
+            sku=BACKORDERED.sku, warehouse_id=first["warehouse_id"], quantity=5,
+            receipt_id="R-backorder", received_by="test",
+        )  # fmt: skip
+        await stack.publish_messages("inventory.commands", [receipt])
+        view = await view_when("completion", lambda v: v["status"] == "completed")
+    finally:
+        await portal.aclose()
+
+    shipments = view["shipments"]
+    assert len(shipments) == 2 and all(s["status"] == "delivered" for s in shipments)
+    assert {s["warehouse_id"] for s in shipments} == {first["warehouse_id"]}
+    [second] = [s for s in shipments if s["shipment_id"] != first["shipment_id"]]
+    second_packages = {p["package_id"] for p in second["packages"]}
+    contents = [
+        (item["sku"], item["quantity"])
+        for package in view["packages"]
+        if package["package_id"] in second_packages
+        for item in package["items"]
+    ]
+    assert contents == [(BACKORDERED.sku, 1)], "the second parcel carries the backordered unit"
+    steps = [s["event_type"] for s in view["timeline"]]
+    assert [s for s in steps if s.startswith("order.")] == ORDER_LIFECYCLE
+    assert view["stock_status"] == "shipped"
+    stock = await stack.query(
+        "SELECT on_hand, reserved FROM inventory_service.stock "
+        "WHERE sku = $1 AND warehouse_id = $2",
+        BACKORDERED.sku, first["warehouse_id"],
+    )  # fmt: skip
+    assert [(r["on_hand"], r["reserved"]) for r in stock] == [(4, 0)], "received 5, shipped 1"
+
+
+async def test_units_a_picker_did_not_find_are_allocated_again_and_shipped(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A handheld reports a line short: inventory writes the missing unit off and holds
+    another; it is picked in a task of its own and leaves as a second shipment, and the
+    order is delivered only when that one is."""
+    by_hand = {"fulfillment.picking": {"picking_simulator": "false",
+                                       "picking_strategy": "single_order"}}  # fmt: skip
+    pipeline = await start_pipeline(stack, ample_seed(tmp_path, 100), by_hand)
+    [body] = orders(1, "short")
+    product = DEMO_PRODUCTS[0]
+    body["lines"] = [{"sku": product.sku, "quantity": 2, "unit_price_minor": 1250}]
+    body["total_minor"] = body["shipping_minor"] + 2 * 1250
+    async with httpx.AsyncClient(base_url=pipeline["order"].url) as http:
+        placed = await http.post("/orders", json=body)
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
+    picking = httpx.AsyncClient(base_url=pipeline["fulfillment.picking"].url)
+
+    async def view_when(what: str, check: Any) -> dict[str, Any]:
+        async def matches() -> dict[str, Any] | None:
+            view = (await portal.get(f"/orders/{order_id}")).json()
+            return view if view.get("picking") and check(view) else None
+
+        return await eventually(matches, timeout_s=120, what=what)
+
+    try:
+        view = await view_when("a pick task", lambda v: len(v["picking"]) == 1)
+        [first] = view["picking"]
+        [item] = (await picking.get(f"/tasks/{first['task_id']}")).json()["items"]
+        short = {"sku": item["sku"], "picker_id": "ada", "confirmation_id": "c-1", "found": 1}
+        reported = await picking.post(f"/tasks/{first['task_id']}/short", json=short)
+        assert reported.status_code == 200, reported.text
+
+        view = await view_when("a second task", lambda v: len(v["picking"]) == 2)
+        [again] = [t for t in view["picking"] if t["task_id"] != first["task_id"]]
+        [item] = (await picking.get(f"/tasks/{again['task_id']}")).json()["items"]
+        assert item["quantity"] == 1, "only the missing unit is picked again"
+        scan = {"sku": item["sku"], "location": item["location"], "quantity": 1,
+                "picker_id": "ada", "confirmation_id": "c-2"}  # fmt: skip
+        picked = await picking.post(f"/tasks/{again['task_id']}/scans", json=scan)
+        assert picked.status_code == 200, picked.text
+
+        view = await view_when("completion", lambda v: v["status"] == "completed")
+    finally:
+        await portal.aclose()
+        await picking.aclose()
+
+    shipments = view["shipments"]
+    assert len(shipments) == 2 and all(s["status"] == "delivered" for s in shipments)
+    reasons = [r["code"] for step in view["timeline"] for r in step.get("reasons") or []]
+    assert "short_pick" in reasons, "the customer is told"
+    shipped = Counter(
+        (line["sku"], line["quantity"]) for package in view["packages"] for line in package["items"]
+    )
+    assert shipped == Counter({(product.sku, 1): 2}), "one found, one allocated again"
+    warehouses = {first["warehouse_id"], again["warehouse_id"]}
+    stock = await stack.query(
+        "SELECT warehouse_id, on_hand, reserved FROM inventory_service.stock WHERE sku = $1",
+        product.sku,
+    )
+    levels = {r["warehouse_id"]: (r["on_hand"], r["reserved"]) for r in stock}
+    written_off, shipped_units = 1, 2
+    assert sum(levels[w][0] for w in warehouses) == 100 * len(warehouses) - written_off - (
+        shipped_units
+    )
+    assert all(reserved == 0 for _, reserved in levels.values())
 
 
 async def test_delays_and_delivery_exceptions_reach_the_portal(
