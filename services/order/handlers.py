@@ -12,6 +12,7 @@ from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import (
+    NothingPicked,
     Packed,
     PickTaskCreated,
     ShipmentDelivered,
@@ -191,6 +192,7 @@ STAGE_REPORTS = (
     PickTaskCreated,
     ShortPicked,
     Packed,
+    NothingPicked,
     ShipmentDispatched,
     ShipmentException,
     ShipmentDelivered,

@@ -157,9 +157,10 @@ TOPICS: dict[str, Topic] = {
             "packing.events",
             writers=("packing",),
             key="order id",
-            messages=("packing.packed.v1",),
+            messages=("packing.packed.v1", "packing.nothing_picked.v1"),
             consumers=("order", "portal", "shipping"),
-            description="Packages (box, dimensions, weight, contents) ready for a label.",
+            description="Packages (box, dimensions, weight, contents) ready for a label, "
+            "or nothing to pack where every unit was picked short.",
         ),
         Topic(
             "shipping.commands",

@@ -86,11 +86,10 @@ def new_order() -> str:
 # --- reading back ---
 
 
-async def packed_events(stack: Stack) -> list[dict[str, Any]]:
+async def packed_events(stack: Stack, type_: str = "packing.packed.v1") -> list[dict[str, Any]]:
     records = await stack.read_topic("packing.events")
-    assert all(header(r, "ce_type") == "packing.packed.v1" for r in records)
     assert all(r.key is not None and r.key.decode() == data(r)["order_id"] for r in records)
-    return [data(r) for r in records]
+    return [data(r) for r in records if header(r, "ce_type") == type_]
 
 
 def items(package: dict[str, Any]) -> list[tuple[str, str, int]]:
@@ -230,7 +229,9 @@ async def test_redelivered_and_reissued_events_are_packed_once(stack: Stack) -> 
     assert (package["box_code"], package["weight_grams"]) == ("MAILER-L", 650 + 40)
 
 
-async def test_short_lines_are_left_out_and_nothing_picked_packs_nothing(stack: Stack) -> None:
+async def test_short_lines_are_left_out_and_nothing_picked_closes_with_nothing(
+    stack: Stack,
+) -> None:
     packing = await stack.start(SERVICE)
     short, empty = new_order(), new_order()
     lines = [("1", "MUG-BLUE", 1), ("2", "TEE-M", 1), ("3", "CAP-RED", 2)]
@@ -264,16 +265,20 @@ async def test_short_lines_are_left_out_and_nothing_picked_packs_nothing(stack: 
         ],
     )
     await task_completed(stack, "N-1")
-    await stack.wait_for_records("packing.events", 1)
+    await stack.wait_for_records("packing.events", 2)
     [event] = await packed_events(stack)
     assert event["order_id"] == short
     [package] = event["packages"]
     assert items(package) == [("1", "MUG-BLUE", 1), ("2", "TEE-M", 1)]  # no caps
     assert package["weight_grams"] == 400 + 180 + 250
-    assert await outbox_count(stack) == 1  # nothing for the order with nothing picked
+    # the order with nothing picked: closed with nothing to pack, so no one waits for it
+    [nothing] = await packed_events(stack, "packing.nothing_picked.v1")
+    assert (nothing["order_id"], nothing["warehouse_id"]) == (empty, WH)
+    assert nothing["short_picks"] == [{"task_id": "N-1", "line_id": "1"}]
+    assert nothing["packing_id"] == packing_id_for(empty, WH)
+    assert await outbox_count(stack) == 2
     statuses = await stack.query(f"SELECT order_id, status FROM {S}.packings")
-    assert {r["order_id"]: r["status"] for r in statuses} == {short: "packed", empty: "waiting"}
-    assert "packing.nothing_picked" in packing.log()
+    assert {r["order_id"]: r["status"] for r in statuses} == {short: "packed", empty: "packed"}
 
     # progress events have no handler: counted as ignored, never dead-lettered
     await consumed(packing, 6)
@@ -463,12 +468,12 @@ def run_of_reports() -> list[Message]:
         created("run-late", "L-1", mug),
         created("run-empty", "N-1", mug),
         completed("run-late", "L-1", mug),  # packed
-        completed("run-empty", "N-1", [], short=("1",)),  # nothing picked: waits
+        completed("run-empty", "N-1", [], short=("1",)),  # nothing picked: closed
         created("run-late", "L-2", tee),  # after packing: recorded, not boxed
         created("run-repeat", "R-1", poster),  # reissued
-        created("run-empty", "N-2", poster),
+        created("run-empty", "N-2", poster, backorder_round=ROUND),  # allocated again
         created("run-waiting", "W-1", mug),
-        completed("run-empty", "N-2", poster),  # packed: the poster only
+        completed("run-empty", "N-2", poster),  # packed: the poster, its round alone
         created("run-late", "L-3", poster, backorder_round=ROUND),  # a new round
         completed("run-rounds", "B-1", tee),  # before its creation: holds T-1 back
         created("run-rounds", "T-1", mug),
@@ -508,21 +513,26 @@ async def test_a_run_of_reports_ends_as_the_same_reports_one_by_one(stack: Stack
         ("run-early", None, 11),
         ("run-repeat", None, 12),
         ("run-late", None, 16),
-        ("run-empty", None, 22),
+        ("run-empty", None, 17),
+        ("run-empty", ROUND, 22),
         ("run-late", ROUND, 26),
         ("run-rounds", None, 28),
         ("run-rounds", ROUND, 28),
     ]
     rows = {(r[0], r[1]): r for r in state["packings"]}
-    assert rows[("run-empty", "")][3:5] == ("packed", ["N-1", "N-2"])
+    assert rows[("run-empty", "")][3:5] == ("packed", ["N-1"])  # with nothing packed
+    assert rows[("run-empty", ROUND)][3:5] == ("packed", ["N-2"])
     assert rows[("run-late", "")][3:5] == ("packed", ["L-1"])
     assert rows[("run-late", ROUND)][3:5] == ("packed", ["L-3"])
     assert rows[("run-rounds", "")][3:5] == ("packed", ["T-1"])
     assert rows[("run-rounds", ROUND)][3:5] == ("packed", ["B-1"])
     assert rows[("run-waiting", "")][3:5] == ("waiting", None)
     assert set(json.loads(rows[("run-late", "")][2])) == {"L-1", "L-2"}
-    packages = {(p["order_id"], p["backorder_round"]): p["packages"] for p, _ in state["outbox"]}
-    assert [items(p) for p in packages[("run-empty", None)]] == [[("3", "POSTER-A2", 1)]]
+    packages = {
+        (p["order_id"], p["backorder_round"]): p.get("packages") for p, _ in state["outbox"]
+    }
+    assert packages[("run-empty", None)] is None, "nothing picked: no packages"
+    assert [items(p) for p in packages[("run-empty", ROUND)]] == [[("3", "POSTER-A2", 1)]]
     assert [items(p) for p in packages[("run-late", ROUND)]] == [[("3", "POSTER-A2", 1)]]
     assert [items(p) for p in packages[("run-rounds", ROUND)]] == [[("2", "TEE-M-BLACK", 1)]]
     assert all(early == "{}" for *_, early in state["order_warehouses"])

@@ -20,7 +20,12 @@ from shared.runtime.consumer import Batched, Handler, record_context
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
-from shared.schemas.events.fulfillment import Packed, PickingCompleted, PickTaskCreated
+from shared.schemas.events.fulfillment import (
+    NothingPicked,
+    Packed,
+    PickingCompleted,
+    PickTaskCreated,
+)
 
 log = get_logger(__name__)
 
@@ -64,24 +69,29 @@ class PackingHandlers:
                     )
                 for group in noted.ready:
                     packed = self._pack(group)
-                    if packed is not None:
-                        await uow.emit(packed, cause=envelope)
-                        at.packed(group.backorder_round, packed, packed.occurred_at)
+                    await uow.emit(packed, cause=envelope)
+                    at.packed(group.backorder_round, packed, packed.occurred_at)
         await store.save(uow.conn, list(book.values()))
 
-    def _pack(self, group: domain.Group) -> Packed | None:
-        """Cartonize what the group's tasks picked; None if they picked nothing."""
+    def _pack(self, group: domain.Group) -> Packed | NothingPicked:
+        """Cartonize what the group's tasks picked; if they picked nothing, the group is
+        closed with nothing to pack (the order must not wait for a parcel from it)."""
         tasks = group.tasks
         lines = domain.picked_lines(tasks)
         if not lines:
-            # stays waiting, nothing to ship: the order's later rounds are groups of their own
-            log.warning(
+            log.info(
                 "packing.nothing_picked",
                 warehouse_id=group.warehouse_id,
                 backorder_round=group.backorder_round,
                 task_ids=[t.task_id for t in tasks],
             )
-            return None
+            return domain.nothing_picked(
+                group.order_id,
+                group.warehouse_id,
+                group.short_picks,
+                backorder_round=group.backorder_round,
+                now=datetime.now(UTC),
+            )
         result = domain.cartonize(lines, self.catalog, self.fill_factor)
         if result.unknown_skus:
             log.warning(

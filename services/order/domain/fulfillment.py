@@ -24,6 +24,7 @@ from services.order.domain.progress import Progress, consignment, short_pick_key
 from services.order.domain.saga import Order
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import (
+    NothingPicked,
     Packed,
     PickTaskCreated,
     ShipmentDelivered,
@@ -47,6 +48,7 @@ FulfillmentFact = (
     PickTaskCreated
     | ShortPicked
     | Packed
+    | NothingPicked
     | ShipmentDispatched
     | ShipmentException
     | ShipmentDelivered
@@ -85,6 +87,19 @@ def note(progress: Progress, fact: FulfillmentFact) -> Progress:
                 progress,
                 packed=progress.packed | {consignment(fact.warehouse_id, fact.backorder_round)},
                 package_ids=progress.package_ids | {p.package_id for p in fact.packages},
+            )
+        case NothingPicked():
+            # every unit of the consignment was short: nothing to pack or ship from it
+            # (inventory's answers to the short picks say where the units come from)
+            done = consignment(fact.warehouse_id, fact.backorder_round)
+            # its short picks, in case their reports have not been read yet: the order
+            # must not look shipped and delivered before inventory has answered them
+            short = {short_pick_key(s.task_id, s.line_id) for s in fact.short_picks}
+            return replace(
+                progress,
+                packed=progress.packed | {done},
+                dispatched=progress.dispatched | {done},
+                short_picked=progress.short_picked | short,
             )
         case ShipmentDispatched():
             etas = [d for d in (progress.estimated_delivery, fact.estimated_delivery) if d]
@@ -144,7 +159,12 @@ def _next_step(order: Order, now: datetime) -> tuple[Order, OrderEvent] | None:
     S = OrderStatus
     if status == S.CONFIRMED and p.picking_started:
         return _to(order, S.PICKING, now, OrderPickingStarted)
-    if status == S.PICKING and p.consignments and p.consignments <= p.packed:
+    # Where every unit was short, nothing is packed: the order does not look packed (and
+    # then shipped, with nothing) before inventory has answered, as the answer may add
+    # consignments; where something was packed, the order moves on at once.
+    something_packed = bool(p.package_ids) or not p.short_picks_unsettled
+    all_packed = p.consignments <= p.packed and something_packed
+    if status == S.PICKING and p.consignments and all_packed:
         return _to(order, S.PACKED, now, OrderPacked, package_count=len(p.package_ids))
     if status == S.PACKED and all_dispatched:
         return _to(

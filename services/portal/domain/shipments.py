@@ -17,6 +17,7 @@ from shared.schemas.events.fulfillment import (
     FulfillmentEvent,
     ItemPicked,
     LabelPurchased,
+    NothingPicked,
     Packed,
     PickEvent,
     PickingCompleted,
@@ -58,6 +59,8 @@ def apply_fulfillment(base: OrderView, event: FulfillmentEvent, entry: TimelineE
         for package in packages:
             merged = _merge(merged, "package_id", package)
         view = replace(base, packages=merged)
+    elif isinstance(event, NothingPicked):
+        view = base  # on the timeline only: no package, the short picks say why
     else:
         assert isinstance(event, ShipmentEvent)
         shipments = _merge(base.shipments, "shipment_id", _shipment(event))

@@ -147,6 +147,25 @@ class Packed(FulfillmentEvent):
     backorder_round: str | None = BACKORDER_ROUND
 
 
+class ShortLine(Value):
+    """A line of a pick task that ended short."""
+
+    task_id: str
+    line_id: str
+
+
+@event("packing.nothing_picked.v1")
+class NothingPicked(FulfillmentEvent):
+    """Every task of a consignment (an order's units at a warehouse in one allocation
+    round) completed with nothing picked: there is nothing to pack or ship from it. Its
+    lines' short picks say why; inventory allocates the units again or backorders them."""
+
+    packing_id: str
+    warehouse_id: str
+    short_picks: list[ShortLine]
+    backorder_round: str | None = BACKORDER_ROUND
+
+
 # --- shipping ---
 
 

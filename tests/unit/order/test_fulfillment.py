@@ -14,6 +14,7 @@ from services.order.domain.fulfillment import FulfillmentFact
 from shared.schemas.common import Money, Reason
 from shared.schemas.events.fulfillment import (
     ItemCount,
+    NothingPicked,
     Package,
     Packed,
     PickItem,
@@ -22,6 +23,7 @@ from shared.schemas.events.fulfillment import (
     ShipmentDispatched,
     ShipmentException,
     ShippedPackage,
+    ShortLine,
     ShortPicked,
 )
 from shared.schemas.events.inventory import Allocation, BackorderAllocated, BackorderedLine
@@ -234,6 +236,35 @@ def test_each_short_line_is_settled_on_its_own() -> None:
     facts = [task(), short_picked(), other_line, packed(), dispatched(), delivered()]
     order, _ = run(confirmed(), [*facts, captured()])
     assert order.status == OrderStatus.SHIPPED
+
+
+def nothing_picked(warehouse: str = "W1", task_id: str = "t-W1") -> NothingPicked:
+    return NothingPicked(
+        order_id="o-1", occurred_at=NOW, packing_id=f"k-{warehouse}", warehouse_id=warehouse,
+        short_picks=[ShortLine(task_id=task_id, line_id="1")],
+    )  # fmt: skip
+
+
+def test_a_warehouse_where_every_unit_was_short_waits_for_inventorys_answer() -> None:
+    """Read before the short pick's own report: it still holds the order back."""
+    order, types = run(confirmed(), [task(), nothing_picked()])
+    assert types == ["order.picking_started.v1"], "nothing packed yet, and an answer pending"
+    again = backorder_allocated("W2", short_pick=("t-W1", "1"))
+    order, types = run(order, [short_picked(), again])
+    assert types == [], "the units held again at W2 are still to be packed"
+    unit = ("W2", again.round_id)
+    facts = [packed(*unit), dispatched(unit[0], backorder_round=unit[1]), delivered(*unit)]
+    order, types = run(order, [*facts, captured()])
+    assert types == LIFECYCLE[1:], "W1 had nothing to ship: W2's parcel is the order's"
+
+
+def test_nothing_picked_in_one_warehouse_does_not_hold_the_others() -> None:
+    answer = backorder_allocated(None, 1, short_pick=("t-W2", "1"))
+    facts = [task("W1"), task("W2"), packed("W1"), nothing_picked("W2", "t-W2"), answer]
+    order, types = run(confirmed("W1", "W2"), [*facts, dispatched("W1")])
+    assert types == LIFECYCLE[:3], "W2 has nothing to ship; its units wait on backorder"
+    order, types = run(order, [delivered("W1"), captured()])
+    assert types == [] and order.progress.backorder_pending
 
 
 def test_backordered_lines_hold_delivery() -> None:

@@ -11,6 +11,7 @@ from shared.schemas import Message
 from shared.schemas.common import Reason
 from shared.schemas.events.fulfillment import (
     ItemCount,
+    NothingPicked,
     Package,
     Packed,
     PickItem,
@@ -19,6 +20,7 @@ from shared.schemas.events.fulfillment import (
     ShipmentDispatched,
     ShipmentException,
     ShippedPackage,
+    ShortLine,
     ShortPicked,
     TrackingUpdated,
 )
@@ -111,6 +113,20 @@ def test_short_pick_and_exception_carry_reasons() -> None:
     assert "backordered" in short[1].reasons[0]["message"]
     assert delayed[1].reasons == [{"code": "weather", "field": None, "message": "storm"}]
     assert delayed[1].detail["status"] == "delayed"
+
+
+def test_a_warehouse_with_nothing_to_pack_is_a_step_with_no_package() -> None:
+    nothing = NothingPicked(
+        order_id="o-1", occurred_at=at(3), packing_id="k-2", warehouse_id="W2",
+        short_picks=[ShortLine(task_id="t-2", line_id="1")],
+    )  # fmt: skip
+    view, _ = project(lifecycle()[:3])
+    change = apply(view, nothing, "ev-nothing")
+    assert change is not None
+    view, entry = change
+    assert entry.event_type == "packing.nothing_picked.v1"
+    assert entry.detail["warehouse_id"] == "W2"
+    assert [p["warehouse_id"] for p in view.packages] == ["W1"]
 
 
 def test_a_late_scan_does_not_undo_delivered() -> None:

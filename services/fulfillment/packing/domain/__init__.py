@@ -31,7 +31,7 @@ from services.fulfillment.packing.domain.model import (
     packing_id_for,
     picked_lines,
 )
-from services.fulfillment.packing.domain.packed import package, packed
+from services.fulfillment.packing.domain.packed import nothing_picked, package, packed
 
 __all__ = [
     "PACKING_NAMESPACE",
@@ -52,6 +52,7 @@ __all__ = [
     "Unit",
     "all_tasks_completed",
     "cartonize",
+    "nothing_picked",
     "package",
     "package_id_for",
     "packed",

@@ -16,7 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from services.fulfillment.packing.domain.model import PickedLine, Task, all_tasks_completed
-from shared.schemas.events.fulfillment import Packed, PickingCompleted, PickTaskCreated
+from shared.schemas.events.fulfillment import (
+    NothingPicked,
+    Packed,
+    PickingCompleted,
+    PickTaskCreated,
+)
 
 Report = dict[str, Any]  # what picking reported about one task, as the row keeps it
 TaskReport = PickTaskCreated | PickingCompleted
@@ -57,9 +62,9 @@ class Group:
     warehouse_id: str
     backorder_round: Round
     reports: dict[str, Report]
-    packed: bool = False
+    packed: bool = False  # closed: packed, or with nothing picked, nothing to pack
     packed_task_ids: tuple[str, ...] = ()
-    packing: tuple[Packed, datetime] | None = None
+    packing: tuple[Packed | NothingPicked, datetime] | None = None
 
     @property
     def tasks(self) -> list[Task]:
@@ -77,7 +82,16 @@ class Group:
     def came_after_packing(self, task_id: str) -> bool:
         return self.packed and task_id not in self.packed_task_ids
 
-    def packed_as(self, packed: Packed, packed_at: datetime) -> Group:
+    @property
+    def short_picks(self) -> list[tuple[str, str]]:
+        """(task, line) of every line its completed tasks reported short."""
+        return [
+            (task_id, line_id)
+            for task_id, report in sorted(self.reports.items())
+            for line_id in report.get("short_line_ids") or ()
+        ]
+
+    def packed_as(self, packed: Packed | NothingPicked, packed_at: datetime) -> Group:
         assert not self.packed, "packed once per group"
         task_ids = tuple(sorted(self.reports))
         return replace(self, packed=True, packed_task_ids=task_ids, packing=(packed, packed_at))
@@ -129,7 +143,7 @@ class OrderAtWarehouse:
         ready = [] if self.early else [g for r in looked_at if (g := self.groups[r]).ready]
         return Noted(group, group.came_after_packing(task_id), ready)
 
-    def packed(self, round_: Round, packed: Packed, packed_at: datetime) -> None:
+    def packed(self, round_: Round, packed: Packed | NothingPicked, packed_at: datetime) -> None:
         self._keep(self.groups[round_].packed_as(packed, packed_at))
 
     def rounds(self) -> list[Round]:

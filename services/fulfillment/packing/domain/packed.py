@@ -6,7 +6,7 @@ from datetime import datetime
 
 from services.fulfillment.packing.domain.cartonization import Cartonization, Parcel
 from services.fulfillment.packing.domain.model import package_id_for, packing_id_for
-from shared.schemas.events.fulfillment import ItemCount, Package, Packed
+from shared.schemas.events.fulfillment import ItemCount, NothingPicked, Package, Packed, ShortLine
 
 
 def package(parcel: Parcel, package_id: str) -> Package:
@@ -48,5 +48,25 @@ def packed(
             for number, parcel in enumerate(cartonization.parcels, start=1)
         ],
         packer_id=packer_id,
+        backorder_round=backorder_round,
+    )
+
+
+def nothing_picked(
+    order_id: str,
+    warehouse_id: str,
+    short_picks: list[tuple[str, str]],
+    *,
+    backorder_round: str | None = None,
+    now: datetime,
+) -> NothingPicked:
+    """A group whose every task completed with nothing picked: closed with nothing to
+    pack, under the packing id it would have had. ``short_picks``: (task, line) pairs."""
+    return NothingPicked(
+        order_id=order_id,
+        occurred_at=now,
+        packing_id=packing_id_for(order_id, warehouse_id, backorder_round),
+        warehouse_id=warehouse_id,
+        short_picks=[ShortLine(task_id=t, line_id=line) for t, line in sorted(short_picks)],
         backorder_round=backorder_round,
     )
