@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
 from services.fulfillment.shipping.webhook import sign
@@ -146,12 +147,15 @@ async def test_a_backorder_served_where_the_order_shipped_is_a_shipment_of_its_o
     assert [(r["on_hand"], r["reserved"]) for r in stock] == [(4, 0)], "received 5, shipped 1"
 
 
+@pytest.mark.parametrize("found", [1, 0], ids=["one-of-two-found", "none-found"])
 async def test_units_a_picker_did_not_find_are_allocated_again_and_shipped(
-    stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path, found: int
 ) -> None:
-    """A handheld reports a line short: inventory writes the missing unit off and holds
-    another; it is picked in a task of its own and leaves as a second shipment, and the
-    order is delivered only when that one is."""
+    """A handheld reports a line short: inventory writes the missing units off and holds
+    others; they are picked in a task of their own and leave as a shipment of their own,
+    and the order is delivered only when that one is. With none found, the first
+    warehouse has nothing to pack (packing.nothing_picked) and ships nothing."""
+    missing = 2 - found
     by_hand = {"fulfillment.picking": {"picking_simulator": "false",
                                        "picking_strategy": "single_order"}}  # fmt: skip
     pipeline = await start_pipeline(stack, ample_seed(tmp_path, 100), by_hand)
@@ -177,15 +181,15 @@ async def test_units_a_picker_did_not_find_are_allocated_again_and_shipped(
         view = await view_when("a pick task", lambda v: len(v["picking"]) == 1)
         [first] = view["picking"]
         [item] = (await picking.get(f"/tasks/{first['task_id']}")).json()["items"]
-        short = {"sku": item["sku"], "picker_id": "ada", "confirmation_id": "c-1", "found": 1}
+        short = {"sku": item["sku"], "picker_id": "ada", "confirmation_id": "c-1", "found": found}
         reported = await picking.post(f"/tasks/{first['task_id']}/short", json=short)
         assert reported.status_code == 200, reported.text
 
         view = await view_when("a second task", lambda v: len(v["picking"]) == 2)
         [again] = [t for t in view["picking"] if t["task_id"] != first["task_id"]]
         [item] = (await picking.get(f"/tasks/{again['task_id']}")).json()["items"]
-        assert item["quantity"] == 1, "only the missing unit is picked again"
-        scan = {"sku": item["sku"], "location": item["location"], "quantity": 1,
+        assert item["quantity"] == missing, "only the missing units are picked again"
+        scan = {"sku": item["sku"], "location": item["location"], "quantity": missing,
                 "picker_id": "ada", "confirmation_id": "c-2"}  # fmt: skip
         picked = await picking.post(f"/tasks/{again['task_id']}/scans", json=scan)
         assert picked.status_code == 200, picked.text
@@ -196,20 +200,23 @@ async def test_units_a_picker_did_not_find_are_allocated_again_and_shipped(
         await picking.aclose()
 
     shipments = view["shipments"]
-    assert len(shipments) == 2 and all(s["status"] == "delivered" for s in shipments)
+    assert len(shipments) == (2 if found else 1)
+    assert all(s["status"] == "delivered" for s in shipments)
     reasons = [r["code"] for step in view["timeline"] for r in step.get("reasons") or []]
     assert "short_pick" in reasons, "the customer is told"
-    shipped = Counter(
+    shipped = sorted(
         (line["sku"], line["quantity"]) for package in view["packages"] for line in package["items"]
     )
-    assert shipped == Counter({(product.sku, 1): 2}), "one found, one allocated again"
+    assert shipped == sorted([(product.sku, n) for n in (found, missing) if n]), (
+        "what was found, then what was allocated again"
+    )
     warehouses = {first["warehouse_id"], again["warehouse_id"]}
     stock = await stack.query(
         "SELECT warehouse_id, on_hand, reserved FROM inventory_service.stock WHERE sku = $1",
         product.sku,
     )
     levels = {r["warehouse_id"]: (r["on_hand"], r["reserved"]) for r in stock}
-    written_off, shipped_units = 1, 2
+    written_off, shipped_units = missing, 2
     assert sum(levels[w][0] for w in warehouses) == 100 * len(warehouses) - written_off - (
         shipped_units
     )
