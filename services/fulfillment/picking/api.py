@@ -133,7 +133,8 @@ def router(ctx: ServiceContext) -> APIRouter:
     @api.post("/tasks/{task_id}/scans", response_model=scans.ScanReceipt, responses=REJECTIONS)
     async def scan(task_id: str, body: ScanBody) -> JSONResponse:
         """Confirm units taken from a bin. ``short: true`` closes the line with what was
-        found so far plus this scan; the missing units are backordered."""
+        found so far plus this scan; inventory allocates the missing units again (or
+        backorders them)."""
         return await confirm(
             task_id,
             body.confirmation_id,

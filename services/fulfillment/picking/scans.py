@@ -140,7 +140,8 @@ def _line_ended(task: Task, item: domain.TaskItem, picker_id: str, now: datetime
             **ids,
             sku=item.sku,
             missing=item.quantity - item.picked,
-            detail="the missing units are backordered; the task completes with what was found",
+            detail="inventory writes the missing units off and allocates them again; the task "
+            "completes with what was found",
         )
         return ShortPicked(
             **ids, occurred_at=now, item=pick, picked=item.picked, picker_id=picker_id
