@@ -149,6 +149,7 @@ TOPICS: dict[str, Topic] = {
                 "picking.item_picked.v1",
                 "picking.short_picked.v1",
                 "picking.completed.v1",
+                "picking.task_cancelled.v1",
             ),
             consumers=("order", "packing", "inventory", "portal"),
             description="Pick tasks per warehouse and their progress.",

@@ -486,6 +486,13 @@ async def test_a_cancelled_order_gets_no_tasks(stack: Stack) -> None:
     assert len(await events(stack, "picking.task_created.v1")) == 1
     tasks = await stack.query(f"SELECT order_id, status FROM {S}.tasks ORDER BY order_id")
     assert [tuple(t) for t in tasks] == [("x", "cancelled"), ("y", "released")]
+    assert await events(stack, "picking.task_cancelled.v1") == [], "x was never announced"
+
+    # y: its task was released (announced); a cancellation withdraws it with an event
+    await publish(stack, cancelled("y"))
+    [withdrawn] = await wait_for(stack, "picking.task_cancelled.v1", 1)
+    assert (withdrawn["order_id"], withdrawn["task_id"]) == ("y", released["task_id"])
+    assert withdrawn["warehouse_id"] == "WH-BER"
 
 
 def backorder_allocated(order_id: str, lines: list[Line], still: int = 0) -> BackorderAllocated:
@@ -727,6 +734,7 @@ async def test_runs_of_confirmations_and_allocations_end_as_one_by_one(stack: St
         ("trip", ["c-batch2", "c-batch2", "c-batch3"]),
         ("3.0", ["w-later", "w-later"]),
         ("trip", ["c-held", "w-ber"]),
+        ("3.3", ["c-zone", "c-zone", "c-zone"]),  # its released zone tasks withdrawn
     ]
     later = [p for p, _ in state["outbox"] if p["order_id"] == "w-later"]
     assert [p["items"][0]["sku"] for p in later] == ["MUG-BLUE", "TEE-M"]  # received order

@@ -19,7 +19,7 @@ from shared.runtime.consumer import Batched, Handler, record_context
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
-from shared.schemas.events.fulfillment import ConfirmPick
+from shared.schemas.events.fulfillment import ConfirmPick, PickTaskCancelled
 from shared.schemas.events.inventory import Allocation, BackorderAllocated, InventoryReserved
 from shared.schemas.events.order import OrderCancelled, OrderConfirmed
 
@@ -119,7 +119,17 @@ class PickingHandlers:
         if cancelled:
             # the order service refuses a cancellation once picking started: this one was
             # decided before our task_created reached it
-            log.warning("picking.tasks_cancelled", task_ids=cancelled)
+            log.warning("picking.tasks_cancelled", task_ids=[t for t, _, _ in cancelled])
+        for task_id, warehouse_id, was in cancelled:
+            if was == "held":
+                continue  # still in its trip: never announced, so nothing to withdraw
+            withdrawn = PickTaskCancelled(
+                order_id=message.order_id,
+                occurred_at=now,
+                task_id=task_id,
+                warehouse_id=warehouse_id,
+            )
+            await uow.emit(withdrawn, cause=envelope)
 
     async def on_confirm_pick(self, uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
         """A handheld's confirmation over Kafka closes one item: ``quantity_picked`` units

@@ -21,6 +21,7 @@ from shared.schemas.events.fulfillment import (
     Packed,
     PickEvent,
     PickingCompleted,
+    PickTaskCancelled,
     PickTaskCreated,
     ShipmentDelivered,
     ShipmentDispatched,
@@ -83,6 +84,8 @@ def _task(event: PickEvent) -> Entity:
         task |= {"status": "picking"}
     elif isinstance(event, PickingCompleted):
         task |= {"status": "completed", "short_line_ids": event.short_line_ids}
+    elif isinstance(event, PickTaskCancelled):
+        task |= {"status": "cancelled"}
     return task
 
 

@@ -81,6 +81,13 @@ class PickTaskCreated(PickEvent):
     backorder_round: str | None = BACKORDER_ROUND
 
 
+@event("picking.task_cancelled.v1")
+class PickTaskCancelled(PickEvent):
+    """A released task whose order was cancelled before it was picked: the pickers stop,
+    and nothing is packed from it. (The order service refuses a cancellation once
+    picking started, so this is a cancellation decided before the task reached it.)"""
+
+
 @event("picking.item_picked.v1")
 class ItemPicked(PickEvent):
     """A picker confirmed the expected units of a line at a location."""

@@ -15,6 +15,7 @@ from shared.schemas.events.fulfillment import (
     Package,
     Packed,
     PickItem,
+    PickTaskCancelled,
     PickTaskCreated,
     ShipmentDelivered,
     ShipmentDispatched,
@@ -127,6 +128,16 @@ def test_a_warehouse_with_nothing_to_pack_is_a_step_with_no_package() -> None:
     assert entry.event_type == "packing.nothing_picked.v1"
     assert entry.detail["warehouse_id"] == "W2"
     assert [p["warehouse_id"] for p in view.packages] == ["W1"]
+
+
+def test_a_withdrawn_task_shows_as_cancelled() -> None:
+    withdrawn = PickTaskCancelled(
+        order_id="o-1", occurred_at=at(2), task_id="t-1", warehouse_id="W1"
+    )
+    view, steps = project([lifecycle()[0], withdrawn])
+    assert view is not None and steps[-1] == "picking.task_cancelled.v1"
+    [task] = view.picking
+    assert task["status"] == "cancelled" and task["items"], "the task keeps what it listed"
 
 
 def test_a_late_scan_does_not_undo_delivered() -> None:

@@ -163,15 +163,22 @@ async def release_held(
     return by_trip
 
 
-async def cancel_unfinished(conn: asyncpg.Connection, order_id: str, now: datetime) -> list[str]:
+async def cancel_unfinished(
+    conn: asyncpg.Connection, order_id: str, now: datetime
+) -> list[tuple[str, str, str]]:
+    """Cancel the order's tasks not completed: (task id, warehouse, status it had)."""
     rows = await conn.fetch(
-        """UPDATE tasks SET status = 'cancelled', updated_at = $2
-           WHERE order_id = $1 AND status IN ('held', 'released', 'picking')
-           RETURNING task_id""",
+        """WITH unfinished AS (
+               SELECT task_id, warehouse_id, status FROM tasks
+                WHERE order_id = $1 AND status IN ('held', 'released', 'picking')
+                ORDER BY task_id FOR UPDATE)
+           UPDATE tasks t SET status = 'cancelled', updated_at = $2
+             FROM unfinished u WHERE t.task_id = u.task_id
+           RETURNING u.task_id, u.warehouse_id, u.status""",
         order_id,
         now,
     )
-    return sorted(r["task_id"] for r in rows)
+    return sorted((r["task_id"], r["warehouse_id"], r["status"]) for r in rows)
 
 
 async def save_progress(conn: asyncpg.Connection, tasks: Sequence[Task], now: datetime) -> None:

@@ -107,7 +107,12 @@ def test_wiring_handles_created_and_completed_and_ignores_progress() -> None:
     # the rest of picking.events reaches the consumer and is counted "ignored", not
     # dead-lettered: it has no handler here (shared/runtime/consumer.py, _apply_one)
     others = set(TOPICS["picking.events"].messages) - set(service.handlers)
-    assert others == {"picking.item_picked.v1", "picking.short_picked.v1"}
+    # a withdrawn task never completes: its cancelled order's group is never packed
+    assert others == {
+        "picking.item_picked.v1",
+        "picking.short_picked.v1",
+        "picking.task_cancelled.v1",
+    }
     assert "packing" in TOPICS["picking.events"].consumers
     assert TOPICS["packing.events"].writers == ("packing",)
     assert sorted(p.name for p in service.migrations.glob("*.sql")) == [
