@@ -309,7 +309,11 @@ async def test_missing_units_that_may_not_wait_are_only_written_off(
     await consumed(stack, inventory, "picking.events", 2)
     assert await status_of(stack, "sp-y") == "committed"
     answers = await events(stack, "inventory.events", ALLOCATED)
-    assert [(a["order_id"], a["allocations"]) for a in answers] == [("sp-x", []), ("sp-y", [])]
+    # (on two partitions: read back in no particular order)
+    assert sorted((a["order_id"], a["allocations"]) for a in answers) == [
+        ("sp-x", []),
+        ("sp-y", []),
+    ]
     assert await stock_rows(stack, "LAMP") == {
         "WH-A": {"on_hand": 0, "reserved": 0, "safety_stock": 0}
     }
