@@ -76,11 +76,12 @@ def note(progress: Progress, fact: FulfillmentFact) -> Progress:
                 message=f"{missing} unit(s) of {fact.item.sku} not found at {fact.warehouse_id} "
                 f"({fact.item.location}); inventory allocates them again, or backorders them",
             )
-            picked_short = progress.short_picked | {short_pick_key(fact.task_id, fact.item.line_id)}
-            if reason in progress.short_picks:
-                return replace(progress, short_picked=picked_short)
+            reasons = progress.short_picks
             return replace(
-                progress, short_picks=(*progress.short_picks, reason), short_picked=picked_short
+                progress,
+                short_picks=reasons if reason in reasons else (*reasons, reason),
+                short_picked=progress.short_picked
+                | {short_pick_key(fact.task_id, fact.item.line_id)},
             )
         case Packed():
             return replace(

@@ -86,11 +86,11 @@ def backorder_allocated(
 ) -> BackorderAllocated:
     """``warehouse``: where units are held now (None: nowhere); ``short_pick``: the
     (task, line) whose missing units these replace."""
-    held = [
-        Allocation(line_id="2", sku="HOODIE", warehouse_id=w, quantity=1)
-        for w in [warehouse]
-        if w is not None
-    ]
+    held = (
+        [Allocation(line_id="2", sku="HOODIE", warehouse_id=warehouse, quantity=1)]
+        if warehouse is not None
+        else []
+    )
     task, line = short_pick or (None, None)
     return BackorderAllocated(
         order_id="o-1", reservation_id="r", occurred_at=NOW,
