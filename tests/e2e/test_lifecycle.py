@@ -223,6 +223,72 @@ async def test_units_a_picker_did_not_find_are_allocated_again_and_shipped(
     assert all(reserved == 0 for _, reserved in levels.values())
 
 
+async def test_an_order_none_of_whose_units_can_be_had_is_cancelled_and_voided(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The only two units of the SKU anywhere are not on their shelf, and the SKU may
+    not be backordered: the units are written off, nothing can be held again, so the order is
+    cancelled by the system (not shown packed, shipped and delivered with nothing in
+    it), the authorization is voided, and nothing is left reserved or dead-lettered."""
+    product = DEMO_PRODUCTS[0]
+    seed_path = ample_seed(tmp_path, 100)
+    seed = json.loads(seed_path.read_text())
+    kept = seed["warehouses"][0]["warehouse_id"]
+    seed["stock"] = [r for r in seed["stock"] if r["sku"] != product.sku] + [
+        {"sku": product.sku, "warehouse_id": kept, "on_hand": 2}  # the order's two units
+    ]
+    seed_path.write_text(json.dumps(seed))
+    by_hand = {"fulfillment.picking": {"picking_simulator": "false",
+                                       "picking_strategy": "single_order"}}  # fmt: skip
+    pipeline = await start_pipeline(stack, seed_path, by_hand)
+    [body] = orders(1, "unsuppliable")
+    body["lines"] = [{"sku": product.sku, "quantity": 2, "unit_price_minor": 1250}]
+    body["total_minor"] = body["shipping_minor"] + 2 * 1250
+    async with httpx.AsyncClient(base_url=pipeline["order"].url) as http:
+        placed = await http.post("/orders", json=body)
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
+    picking = httpx.AsyncClient(base_url=pipeline["fulfillment.picking"].url)
+    try:
+
+        async def view_when(what: str, check: Any) -> dict[str, Any]:
+            async def matches() -> dict[str, Any] | None:
+                view = (await portal.get(f"/orders/{order_id}")).json()
+                return view if view.get("picking") and check(view) else None
+
+            return await eventually(matches, timeout_s=120, what=what)
+
+        view = await view_when("a pick task", lambda v: len(v["picking"]) == 1)
+        [task] = view["picking"]
+        assert task["warehouse_id"] == kept
+        short = {"sku": product.sku, "picker_id": "ada", "confirmation_id": "c-1", "found": 0}
+        reported = await picking.post(f"/tasks/{task['task_id']}/short", json=short)
+        assert reported.status_code == 200, reported.text
+        view = await view_when(
+            "cancelled, payment voided",
+            lambda v: v["status"] == "cancelled" and v["payment_status"] == "voided",
+        )
+    finally:
+        await portal.aclose()
+        await picking.aclose()
+
+    assert view["reasons"] and view["reasons"][0]["code"] == "nothing_supplied"
+    steps = [s["event_type"] for s in view["timeline"]]
+    assert [s for s in steps if s.startswith("order.")] == [
+        *ORDER_LIFECYCLE[:3],
+        "order.cancelled.v1",
+    ], "never packed, shipped or delivered"
+    assert "packing.nothing_picked.v1" in steps
+    assert view["shipments"] == [] and view["packages"] == []
+    stock = await stack.query(
+        "SELECT on_hand, reserved FROM inventory_service.stock WHERE sku = $1", product.sku
+    )
+    assert [(r["on_hand"], r["reserved"]) for r in stock] == [(0, 0)], "both written off"
+    for service_name in ("order", "payment", "inventory", "portal"):
+        assert await stack.read_topic(dlq_topic(service_name)) == [], f"{service_name} DLQ"
+
+
 async def test_delays_and_delivery_exceptions_reach_the_portal(
     stack: Stack, tmp_path: Path
 ) -> None:

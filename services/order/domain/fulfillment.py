@@ -11,7 +11,9 @@ warehouse has packed, shipped when every warehouse has dispatched, delivered whe
 shipment is delivered. It is completed once delivered and the payment captured. Units
 allocated later to a backordered line are a consignment of their own (``consignment``):
 packed and shipped on their own, even from a warehouse that shipped the order already,
-and the order is not delivered before they are.
+and the order is not delivered before they are. An order none of whose units could be
+supplied (every unit picked short, none held elsewhere or backordered) is cancelled by
+the system from picking, so payment voids its authorization.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shared.schemas.events.fulfillment import (
 )
 from shared.schemas.events.inventory import BackorderAllocated
 from shared.schemas.events.order import (
+    OrderCancelled,
     OrderCompleted,
     OrderDelivered,
     OrderDeliveryException,
@@ -160,13 +163,18 @@ def _next_step(order: Order, now: datetime) -> tuple[Order, OrderEvent] | None:
     S = OrderStatus
     if status == S.CONFIRMED and p.picking_started:
         return _to(order, S.PICKING, now, OrderPickingStarted)
-    # Where every unit was short, nothing is packed: the order does not look packed (and
-    # then shipped, with nothing) before inventory has answered, as the answer may add
-    # consignments; where something was packed, the order moves on at once.
-    something_packed = bool(p.package_ids) or not p.short_picks_unsettled
-    all_packed = p.consignments <= p.packed and something_packed
-    if status == S.PICKING and p.consignments and all_packed:
+    # A consignment where every unit was short counts as packed with nothing in it. The
+    # order is packed once every consignment is and something was packed; with nothing
+    # packed it waits for inventory's answers, which may add consignments, and if none
+    # comes and nothing waits on backorder, nothing of it can be supplied.
+    every_consignment_packed = bool(p.consignments) and p.consignments <= p.packed
+    if status == S.PICKING and every_consignment_packed and p.package_ids:
         return _to(order, S.PACKED, now, OrderPacked, package_count=len(p.package_ids))
+    if status == S.PICKING and every_consignment_packed and _nothing_left_to_supply(p):
+        return _to(
+            order, S.CANCELLED, now, OrderCancelled,
+            reasons=[NOTHING_SUPPLIED], cancelled_by="system",
+        )  # fmt: skip
     if status == S.PACKED and all_dispatched:
         return _to(
             order, S.SHIPPED, now, OrderShipped,
@@ -180,6 +188,19 @@ def _next_step(order: Order, now: datetime) -> tuple[Order, OrderEvent] | None:
     if status == S.DELIVERED and p.captured:
         return _to(order, S.COMPLETED, now, OrderCompleted)
     return None
+
+
+NOTHING_SUPPLIED = Reason(
+    code="nothing_supplied",
+    message="none of the order's units could be found, held elsewhere or backordered; "
+    "nothing ships and the payment is voided",
+)
+
+
+def _nothing_left_to_supply(p: Progress) -> bool:
+    """Nothing packed, every short pick answered with nothing more to pack, nothing on
+    backorder: no report still to come can add a unit to ship."""
+    return not p.package_ids and not p.short_picks_unsettled and not p.backorder_pending
 
 
 def _to(

@@ -26,7 +26,8 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.AWAITING_REVIEW: frozenset({_S.CONFIRMED, _S.CANCELLED}),
     _S.CONFIRMED: frozenset({_S.PICKING, _S.CANCELLED}),
     _S.CANCELLED: frozenset(),
-    _S.PICKING: frozenset({_S.PACKED}),
+    # cancelled by the system alone: every unit picked short and none to be had (below)
+    _S.PICKING: frozenset({_S.PACKED, _S.CANCELLED}),
     _S.PACKED: frozenset({_S.SHIPPED}),
     _S.SHIPPED: frozenset({_S.DELIVERED, _S.DELIVERY_EXCEPTION}),
     # An exception resolves either back in transit or delivered.
@@ -51,6 +52,10 @@ def transition(current: OrderStatus, new: OrderStatus) -> OrderStatus:
     return new
 
 
+CANCELLABLE_ON_REQUEST = frozenset({_S.PLACED, _S.AWAITING_REVIEW, _S.CONFIRMED})
+
+
 def can_cancel(status: OrderStatus) -> bool:
-    """True until picking starts (placed, awaiting review, confirmed)."""
-    return OrderStatus.CANCELLED in TRANSITIONS[status]
+    """May a customer or staff cancel it? Until picking starts. (Once picking started,
+    only the order itself cancels, when nothing of it could be supplied.)"""
+    return status in CANCELLABLE_ON_REQUEST

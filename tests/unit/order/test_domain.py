@@ -292,7 +292,7 @@ ALLOWED = [(current, new) for current, targets in TRANSITIONS.items() for new in
 
 def test_transition_table_covers_every_status() -> None:
     assert set(TRANSITIONS) == set(OrderStatus)
-    assert len(ALLOWED) == 14
+    assert len(ALLOWED) == 15  # picking → cancelled: the system, when nothing can ship
 
 
 @pytest.mark.parametrize(("current", "new"), ALLOWED)
@@ -309,7 +309,6 @@ def test_allowed_transitions_pass(current: OrderStatus, new: OrderStatus) -> Non
         (S.AWAITING_REVIEW, S.PICKING),
         (S.CONFIRMED, S.SHIPPED),
         (S.CONFIRMED, S.AWAITING_REVIEW),
-        (S.PICKING, S.CANCELLED),
         (S.PACKED, S.CANCELLED),
         (S.PACKED, S.DELIVERED),
         (S.SHIPPED, S.PACKED),

@@ -27,6 +27,7 @@ from shared.schemas.events.fulfillment import (
     ShortPicked,
 )
 from shared.schemas.events.inventory import Allocation, BackorderAllocated, BackorderedLine
+from shared.schemas.events.order import OrderCancelled
 from shared.schemas.events.payment import PaymentCaptured
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -265,6 +266,51 @@ def test_nothing_picked_in_one_warehouse_does_not_hold_the_others() -> None:
     assert types == LIFECYCLE[:3], "W2 has nothing to ship; its units wait on backorder"
     order, types = run(order, [delivered("W1"), captured()])
     assert types == [] and order.progress.backorder_pending
+
+
+@pytest.mark.parametrize(
+    "facts",
+    list(
+        itertools.permutations(
+            [nothing_picked(), short_picked(), backorder_allocated(None, short_pick=("t-W1", "1"))]
+        )
+    ),
+)
+def test_an_order_nothing_of_which_could_be_supplied_is_cancelled_by_the_system(
+    facts: tuple[FulfillmentFact, ...],
+) -> None:
+    """Every unit short, and inventory could neither hold others nor backorder them: no
+    report still to come can add a parcel, so the order is cancelled (and payment voids)
+    rather than shown packed, shipped and delivered with nothing in it."""
+    order, events = confirmed(), []
+    for fact in [task(), *facts]:
+        advanced = record_progress(order, fact, NOW)
+        order, events = advanced.order, [*events, *advanced.events]
+    assert [e.TYPE for e in events] == ["order.picking_started.v1", "order.cancelled.v1"]
+    cancelled = events[-1]
+    assert order.status == OrderStatus.CANCELLED
+    assert isinstance(cancelled, OrderCancelled) and cancelled.cancelled_by == "system"
+    assert [r.code for r in cancelled.reasons] == ["nothing_supplied"]
+    assert run(order, [captured()])[1] == [], "closed: nothing follows"
+
+
+def test_nothing_packed_and_lines_on_backorder_wait_in_picking() -> None:
+    """Nothing to pack yet, but the short units wait on backorder: neither packed with no
+    parcel nor cancelled; the order moves on once the backordered units are packed."""
+    waiting = backorder_allocated(None, still_waiting=1, short_pick=("t-W1", "1"))
+    order, types = run(confirmed(), [task(), nothing_picked(), short_picked(), waiting])
+    assert types == ["order.picking_started.v1"] and order.status == OrderStatus.PICKING
+    served = backorder_allocated("W2")
+    unit = ("W2", served.round_id)
+    order, types = run(order, [served, packed(*unit)])
+    assert types == ["order.packed.v1"]
+
+
+def test_one_consignment_with_nothing_is_not_cancelled_while_another_is_packed() -> None:
+    answer = backorder_allocated(None, short_pick=("t-W2", "1"))
+    facts = [task("W1"), task("W2"), nothing_picked("W2", "t-W2"), answer, packed("W1")]
+    _, types = run(confirmed("W1", "W2"), facts)
+    assert types == LIFECYCLE[:2], "W1's parcel is the order's: packed, not cancelled"
 
 
 def test_backordered_lines_hold_delivery() -> None:
