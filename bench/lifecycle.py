@@ -11,7 +11,11 @@ a process with the simulated picker and carrier at zero delay, then measures:
   channel) and publish → ``order.confirmed`` on the broker;
 - the broker's raw round-trip rate and PostgreSQL's commit rates in the same run;
 - peak resident memory (PSS, so shared pages count once) of services + broker + database;
-- with ``--profile``, a py-spy profile of the busiest service.
+- with ``--profile``, a py-spy profile of the busiest service;
+- with ``--backlog N`` (default 2000; 0 skips it), the same pipeline fed one backlog:
+  N orders are published while the order service is paused (SIGSTOP, shorter than its
+  session timeout), then it resumes. Every poll is then as full as it can be, so the CPU
+  per order there is what batching alone can bring it down to.
 Prints a table and writes ``bench/results/lifecycle-<timestamp>.json``.
 """
 
@@ -21,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import tempfile
 import time
 import uuid
@@ -64,6 +69,7 @@ class Report:
     machine_pg_batched_rows_per_s: float = 0.0
     orders: int = 0
     sustained_orders_per_s: float = 0.0
+    cpu_ms_per_order: float = 0.0  # whole stack, throughput phase
     latency_rate: float = 0.0
     latency_orders: int = 0
     achieved_rate: float = 0.0
@@ -84,6 +90,12 @@ class Report:
     # poll pays the same round trips, so the larger, the cheaper a record
     records_per_poll: dict[str, float] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
+    # the backlog phase (see the module's docstring)
+    backlog_orders: int = 0
+    backlog_orders_per_s: float = 0.0
+    backlog_cpu_ms_per_order: float = 0.0
+    backlog_cores_by_process: dict[str, float] = field(default_factory=dict)
+    backlog_records_per_poll: dict[str, float] = field(default_factory=dict)
 
 
 class Watcher:
@@ -185,6 +197,53 @@ def per_poll(
     }
 
 
+def cpu_ms_per_order(before: dict[str, float], after: dict[str, float], orders: int) -> float:
+    return round(1000 * sum(after[k] - before.get(k, 0.0) for k in after) / orders, 1)
+
+
+async def backlog(
+    report: Report,
+    stack: Stack,
+    watcher: Watcher,
+    pipeline: dict[str, ServiceProcess],
+    count: int,
+) -> None:
+    """``count`` orders waiting at once: published while the order service is paused,
+    then consumed in polls as full as they get, every stage after it likewise."""
+    console.print(f"backlog: {count} orders published while the order service is paused …")
+    intake = pipeline["order"].proc
+    assert intake is not None
+    bodies = orders(count, "backlog", seed=6)
+    sent: dict[str, float] = {}
+
+    def on_sent(body: dict[str, Any], at: float) -> None:
+        sent[order_id_for(body["storefront_id"], body["storefront_reference"])] = at
+
+    pids = [s.proc.pid for s in pipeline.values() if s.proc]
+    # the stack is idle now (the last phase drained): the broker taking the orders in
+    # counts, as it does in the throughput phase
+    polls_before, cpu_before = await polls(pipeline), cpu_seconds(pids)
+    intake.send_signal(signal.SIGSTOP)
+    try:
+        # paused for less than the session timeout: the group does not rebalance
+        await publish_orders(stack.bootstrap, bodies, rate=0, on_sent=on_sent)
+    finally:
+        started = time.monotonic()
+        intake.send_signal(signal.SIGCONT)
+    deadline = started + 900
+    while not (set(sent) <= set(watcher.finished) and set(sent) <= set(watcher.visible)):
+        if time.monotonic() > deadline:
+            raise SystemExit("the backlog did not finish within 15 minutes")
+        await asyncio.sleep(0.2)
+    await watcher.portal_caught_up()
+    cpu_after, wall = cpu_seconds(pids), time.monotonic() - started
+    report.backlog_orders = count
+    report.backlog_orders_per_s = count / (max(watcher.finished[o] for o in sent) - started)
+    report.backlog_cpu_ms_per_order = cpu_ms_per_order(cpu_before, cpu_after, count)
+    report.backlog_cores_by_process = cpu_share(cpu_before, cpu_after, wall)
+    report.backlog_records_per_poll = per_poll(polls_before, await polls(pipeline))
+
+
 def percentiles(sent: dict[str, float], seen: dict[str, float]) -> dict[str, float]:
     lat = sorted((seen[o] - t) * 1000 for o, t in sent.items() if o in seen)
     if not lat:
@@ -229,9 +288,9 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
             cpu_before, started = cpu_seconds(pids), time.monotonic()
             sent, end = await run_orders(stack, watcher, bodies, rate=0)
             report.sustained_orders_per_s = len(sent) / (end - min(sent.values()))
-            report.cores_by_process = cpu_share(
-                cpu_before, cpu_seconds(pids), time.monotonic() - started
-            )
+            cpu_after = cpu_seconds(pids)
+            report.cores_by_process = cpu_share(cpu_before, cpu_after, time.monotonic() - started)
+            report.cpu_ms_per_order = cpu_ms_per_order(cpu_before, cpu_after, len(sent))
             if profiling is not None:
                 report.profile = await profiling
             report.records_per_poll = per_poll(polls_before, await polls(pipeline))
@@ -262,6 +321,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> Report:
             report.order_hop_ms = percentiles(sent, watcher.placed)
             placed = {o: watcher.placed[o] for o in sent if o in watcher.placed}
             report.portal_hop_ms = percentiles(placed, watcher.visible)
+            if args.backlog:
+                await backlog(report, stack, watcher, pipeline, args.backlog)
             await memory.stop()
             report.peak_pss_mib, report.peak_pss_by_process_mib = memory.peak()
             await watcher.stop()
@@ -284,6 +345,18 @@ def show(report: Report) -> None:
     )
     table.add_row("PostgreSQL batched rows", f"{report.machine_pg_batched_rows_per_s:,.0f}/s", "")
     table.add_row("sustained lifecycle", f"{report.sustained_orders_per_s:,.1f} orders/s", "≥ 500")
+    table.add_row(
+        "CPU per order (whole stack)",
+        f"{report.cpu_ms_per_order:,.1f} ms",
+        f"{1000 * report.machine_cores / 500:.0f} ms would allow 500 orders/s",
+    )
+    if report.backlog_orders:
+        table.add_row(
+            "fed one backlog (full polls)",
+            f"{report.backlog_orders_per_s:,.1f} orders/s; "
+            f"{report.backlog_cpu_ms_per_order:,.1f} ms CPU per order",
+            f"{report.backlog_orders} orders waiting at once",
+        )
     table.add_row(
         "broker traffic per order",
         f"{report.records_produced_per_order:.1f} produced, "
@@ -315,6 +388,13 @@ def show(report: Report) -> None:
         "records per poll: "
         + ", ".join(f"{name} {n:g}" for name, n in sorted(report.records_per_poll.items()))
     )
+    if report.backlog_records_per_poll:
+        console.print(
+            "records per poll, backlog: "
+            + ", ".join(
+                f"{name} {n:g}" for name, n in sorted(report.backlog_records_per_poll.items())
+            )
+        )
     if report.profile:
         console.print(f"profile of {report.profile['service']}: {report.profile['file']}")
         for frame, share in report.profile["top"][:12]:
@@ -329,6 +409,9 @@ def main() -> None:
     )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--backlog", type=int, default=2000, help="orders fed as one backlog (0: skip)"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
