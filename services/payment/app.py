@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.payment import handlers
 from services.payment.gateway import SandboxGateway
 from services.payment.store import PostgresSandboxLedger
+from shared.runtime.db import create_pool
 from shared.runtime.external import RetryPolicy
 from shared.runtime.service import ServiceContext, ServiceDefinition
 
@@ -27,6 +28,8 @@ class PaymentSettings(BaseSettings):
     gateway_attempts: int = 4
     gateway_retry_initial_s: float = 0.1
     gateway_retry_max_s: float = 2.0
+    # orders whose gateway calls may be in flight at once (each order's calls in turn)
+    gateway_calls_at_once: int = 16
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -42,14 +45,23 @@ def definition() -> ServiceDefinition:
     gateway = SandboxGateway(ledger)
 
     async def sandbox_ledger(ctx: ServiceContext, stopping: asyncio.Event) -> None:
-        """Give the sandbox its database once the service has one."""
-        ledger.attach(ctx.pool)
+        """Give the sandbox a database pool of its own once the service has a database:
+        as many connections as orders whose calls may be in flight."""
+        pool = await create_pool(
+            ctx.settings.database_url,
+            ctx.schema,
+            max_size=max(settings.gateway_calls_at_once, 1),
+        )
+        ctx.after_stop.append(pool.close)  # not before the consumer's last gateway call
+        ledger.attach(pool)
         await stopping.wait()
 
     return ServiceDefinition(
         name="payment",
         migrations=Path(__file__).parent / "migrations",
-        handlers=handlers.build(gateway, settings.retry_policy()),
+        handlers=handlers.build(
+            gateway, settings.retry_policy(), at_once=max(settings.gateway_calls_at_once, 1)
+        ),
         router=None,
         background=[sandbox_ledger],
     )

@@ -33,13 +33,13 @@ and, like a real provider's, is not rolled back with the caller's transaction.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from shared.runtime.keyed import KeyedLocks
 from shared.schemas.common import Money
 from shared.schemas.events.payment import DeclineCode
 
@@ -226,8 +226,10 @@ def _money(entry: LedgerEntry) -> Money:
 class SandboxGateway:
     """A gateway that behaves like a real one, with outcomes chosen by the card token.
 
-    Calls are serialized in-process (a real provider serializes per key); one payment
-    consumer handles one order at a time, so that is all the sandbox needs.
+    Calls about one thing (an authorization and what acts on it, a capture and its
+    refunds) are serialized in-process, as a real provider serializes them; calls about
+    different orders run at once. (Each payment process has its own sandbox: one
+    consumer, so one process, handles a given order.)
     """
 
     def __init__(
@@ -235,7 +237,7 @@ class SandboxGateway:
     ) -> None:
         self.ledger = ledger
         self.now = now
-        self._lock = asyncio.Lock()
+        self._locks = KeyedLocks()
 
     async def authorize(self, *, token: str, amount: Money, idempotency_key: str) -> GatewayResult:
         request = {"token": token, **amount.model_dump()}
@@ -358,7 +360,8 @@ class SandboxGateway:
         token: str | None,
         decide: Callable[[], Awaitable[GatewayResult]],
     ) -> GatewayResult:
-        async with self._lock:
+        # what it acts on (an authorization, a capture), or itself for an authorization
+        async with self._locks.hold(parent or key):
             # A call that will be answered is decided first and noted with its answer in
             # one write: half the ledger's writes, each a commit of its own (the sandbox
             # stands in for a remote provider, so the bench should not pay much for it).

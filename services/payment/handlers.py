@@ -3,7 +3,8 @@ runtime's unit of work. The gateway is called inside that unit of work, which is
 because every call is idempotent by a key derived from the causing event (see calls.py).
 
 The messages every order brings (``order.placed``, ``shipment.dispatched``) are applied
-set-based, a run at a time; cancellations and refunds, rarer, one at a time."""
+set-based, a run at a time, with the gateway called for several orders at once (each
+order's records in turn); cancellations and refunds, rarer, one at a time."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.payment.gateway import PaymentGateway
 from services.payment.store import PaymentWrites
 from shared.runtime.consumer import Batched, Handler, record_context
 from shared.runtime.external import RetryPolicy
+from shared.runtime.keyed import Emits, HeldEvents, each_key_in_turn
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 from shared.schemas import Envelope, Message
@@ -69,8 +71,9 @@ async def _lock_payments(uow: UnitOfWork, order_ids: set[str]) -> dict[str, Paym
 class PaymentHandlers:
     """The payment service's handlers, bound to a gateway and its retry policy."""
 
-    def __init__(self, gateway: PaymentGateway, retry: RetryPolicy) -> None:
+    def __init__(self, gateway: PaymentGateway, retry: RetryPolicy, at_once: int = 1) -> None:
         self.calls = GatewayCalls(gateway, retry)
+        self.at_once = at_once
 
     def handlers(self) -> dict[str, Handler]:
         # one Batched for both, so records of order.events and shipping.events that one
@@ -89,20 +92,32 @@ class PaymentHandlers:
         self, uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]
     ) -> None:
         """Authorize on ``order.placed``, capture on ``shipment.dispatched``. Set-based: the
-        run's payments are created and locked with one statement each, the gateway is called
-        record by record in run order, and the rows are written with one statement per
-        table at the end."""
+        run's payments are created and locked with one statement each; the gateway is
+        called for up to ``at_once`` orders at a time, each order's records in run order;
+        then each record's events are emitted and its rows written, in run order, with one
+        statement per table."""
         payments = await _lock_payments(uow, {_order_id(message) for message, _ in events})
-        writes = PaymentWrites()
-        for message, envelope in events:
+
+        async def step(record: tuple[Message, Envelope]) -> tuple[PaymentWrites, HeldEvents]:
+            message, envelope = record
+            writes, held = PaymentWrites(), HeldEvents()
             payment = payments[_order_id(message)]
             with record_context(message, envelope):
                 if isinstance(message, OrderPlaced):
-                    payment = await self._authorize(uow, writes, envelope, payment, message)
+                    payment = await self._authorize(held, writes, envelope, payment, message)
                 else:
                     assert isinstance(message, ShipmentDispatched)
-                    payment = await self._dispatched(uow, writes, envelope, payment, message)
-            payments[payment.order_id] = payment  # the next record of the run sees it
+                    payment = await self._dispatched(held, writes, envelope, payment, message)
+            payments[payment.order_id] = payment  # the order's next record sees it
+            return writes, held
+
+        stepped = await each_key_in_turn(
+            events, lambda record: _order_id(record[0]), step, at_once=self.at_once
+        )
+        writes = PaymentWrites()
+        for record_writes, held in stepped:
+            writes.absorb(record_writes)
+            await held.emit_into(uow)
         await writes.flush(uow.conn)
 
     async def on_order_cancelled(
@@ -195,7 +210,7 @@ class PaymentHandlers:
 
     async def _authorize(
         self,
-        uow: UnitOfWork,
+        emits: Emits,
         writes: PaymentWrites,
         cause: Envelope,
         payment: Payment,
@@ -209,7 +224,7 @@ class PaymentHandlers:
         payment = replace(payment, amount=action.amount)
         if isinstance(action, domain.Decline):
             return await self._declined(
-                uow, writes, cause, payment, action.code, action.message, None
+                emits, writes, cause, payment, action.code, action.message, None
             )
         outcome = await self.calls.authorize(
             writes, cause, payment.order_id, action.token, action.amount
@@ -218,7 +233,7 @@ class PaymentHandlers:
         if result is None:
             payment = self._moved(payment, PaymentStatus.AUTHORIZATION_FAILED)
             writes.payment(payment, last_error=outcome.error)
-            await uow.emit(
+            await emits.emit(
                 PaymentAuthorizationFailed(
                     **self._common(payment, action.amount),
                     error=outcome.error,
@@ -230,7 +245,7 @@ class PaymentHandlers:
         if not result.approved:
             code = domain.decline_code(result.code)
             return await self._declined(
-                uow, writes, cause, payment, code, result.message, result.reference
+                emits, writes, cause, payment, code, result.message, result.reference
             )
         auth = domain.Authorization(
             domain.authorization_id_for(payment.order_id), outcome.reference(), action.amount
@@ -238,7 +253,7 @@ class PaymentHandlers:
         writes.authorization(payment.order_id, auth, result.expires_at)
         payment = replace(self._moved(payment, PaymentStatus.AUTHORIZED), authorization=auth)
         writes.payment(payment)
-        await uow.emit(
+        await emits.emit(
             PaymentAuthorized(
                 **self._common(payment, action.amount),
                 authorization_id=auth.authorization_id,
@@ -248,12 +263,12 @@ class PaymentHandlers:
             cause=cause,
         )
         if (waiting := domain.after_authorization(payment)) is not None:
-            payment = await self._capture(uow, writes, cause, payment, waiting)
+            payment = await self._capture(emits, writes, cause, payment, waiting)
         return payment
 
     async def _dispatched(
         self,
-        uow: UnitOfWork,
+        emits: Emits,
         writes: PaymentWrites,
         cause: Envelope,
         payment: Payment,
@@ -274,7 +289,7 @@ class PaymentHandlers:
         if isinstance(action, domain.RefuseCapture):
             error = domain.failure_error(action.code, action.message)
             writes.payment(payment, last_error=error)
-            await uow.emit(
+            await emits.emit(
                 PaymentCaptureFailed(
                     **self._common(payment, action.authorization.amount),
                     authorization_id=action.authorization.authorization_id,
@@ -284,7 +299,7 @@ class PaymentHandlers:
                 cause=cause,
             )
             return payment
-        return await self._capture(uow, writes, cause, payment, action)
+        return await self._capture(emits, writes, cause, payment, action)
 
     @staticmethod
     def _moved(payment: Payment, status: PaymentStatus) -> Payment:
@@ -301,7 +316,7 @@ class PaymentHandlers:
 
     async def _declined(
         self,
-        uow: UnitOfWork,
+        emits: Emits,
         writes: PaymentWrites,
         cause: Envelope,
         payment: Payment,
@@ -312,7 +327,7 @@ class PaymentHandlers:
         payment = self._moved(payment, PaymentStatus.DECLINED)
         writes.payment(payment, decline_code=code)
         assert payment.amount is not None
-        await uow.emit(
+        await emits.emit(
             PaymentDeclined(
                 **self._common(payment, payment.amount),
                 code=code,
@@ -325,7 +340,7 @@ class PaymentHandlers:
 
     async def _capture(
         self,
-        uow: UnitOfWork,
+        emits: Emits,
         writes: PaymentWrites,
         cause: Envelope,
         payment: Payment,
@@ -344,7 +359,7 @@ class PaymentHandlers:
         if not outcome.approved:
             payment = self._moved(payment, PaymentStatus.CAPTURE_FAILED)
             writes.payment(payment, last_error=outcome.failure())
-            await uow.emit(
+            await emits.emit(
                 PaymentCaptureFailed(
                     **self._common(payment, action.amount),
                     authorization_id=auth.authorization_id,
@@ -360,7 +375,7 @@ class PaymentHandlers:
         writes.capture(payment.order_id, capture, auth.authorization_id, action.shipment_id)
         payment = replace(self._moved(payment, PaymentStatus.CAPTURED), capture=capture)
         writes.payment(payment)
-        await uow.emit(
+        await emits.emit(
             PaymentCaptured(
                 **self._common(payment, action.amount),
                 authorization_id=auth.authorization_id,
@@ -412,5 +427,5 @@ class PaymentHandlers:
         )
 
 
-def build(gateway: PaymentGateway, retry: RetryPolicy) -> dict[str, Handler]:
-    return PaymentHandlers(gateway, retry).handlers()
+def build(gateway: PaymentGateway, retry: RetryPolicy, at_once: int = 1) -> dict[str, Handler]:
+    return PaymentHandlers(gateway, retry, at_once).handlers()

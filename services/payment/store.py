@@ -190,6 +190,11 @@ class PaymentWrites:
             order=(INSERT_GATEWAY_CALL, INSERT_AUTHORIZATION, INSERT_CAPTURE, SAVE_PAYMENT)
         )
 
+    def absorb(self, other: PaymentWrites) -> None:
+        """Queue what ``other`` holds after what this one holds (a record's own writes,
+        gathered in run order)."""
+        self._writes.extend(other._writes)
+
     def gateway_call(
         self,
         *,
@@ -318,10 +323,11 @@ def _entry(r: asyncpg.Record) -> LedgerEntry:
 class PostgresSandboxLedger:
     """The sandbox's memory in ``sandbox_gateway_ledger``.
 
-    Each statement runs on a connection of its own from the service's pool, never in the
+    Each statement runs on a connection of its own, from a pool of the sandbox's own (as
+    many connections as calls in flight, none taken from the service's), never in the
     handler's transaction: a provider's memory does not roll back with ours. The pool is
-    attached at start-up by the service's background hook, and closed by the runtime
-    only after the consumer has stopped.
+    opened at start-up by the service's background hook, and closed only after the
+    consumer has stopped (``ServiceContext.after_stop``).
     """
 
     def __init__(self) -> None:

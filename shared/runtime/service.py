@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ class ServiceContext:
     schema: str
     settings: Settings
     pool: asyncpg.Pool
+    # run once every part has ended (the consumer too), before the pool closes: what a
+    # hook opened for the handlers to use (a simulator's own pool) closes here
+    after_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,8 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
                 log.error("service.part_ended", part=tasks[task], error=repr(task.exception()))
             raise SystemExit(1)
     finally:
+        for close in reversed(ctx.after_stop):
+            await close()
         await pool.close()
         log.info("service.stopped")
 

@@ -26,6 +26,11 @@ class Writes:
     def add(self, statement: str, *args: object) -> None:
         self._rows.setdefault(statement, []).append(args)
 
+    def extend(self, other: Writes) -> None:
+        """Queue ``other``'s rows after this one's, as if added here in that order."""
+        for statement, rows in other._rows.items():
+            self._rows.setdefault(statement, []).extend(rows)
+
     async def flush(self, conn: asyncpg.Connection) -> None:
         """Write everything held, and forget it."""
         held, self._rows = self._rows, self._empty()

@@ -3,7 +3,9 @@ idempotency key, and a real provider's refusals. In-process ledger; no I/O."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -277,3 +279,55 @@ async def test_a_call_that_timed_out_is_answered_by_its_retry() -> None:
     retry = await gateway.authorize(token="tok_timeout_once", amount=eur(5000), idempotency_key="k")
     assert retry.approved and ledger.entries["k"].result == retry
     assert ledger.writes == 3, "the timed-out call, the retry, its answer"
+
+
+# --- calls at once ---
+
+
+class SlowLedger(MemoryLedger):
+    """Yields to the event loop on every read and write, as a remote ledger would."""
+
+    async def begin(self, *args: Any, **kwargs: Any) -> LedgerEntry:
+        await asyncio.sleep(0)
+        return await super().begin(*args, **kwargs)
+
+    async def children(self, parent_reference: str) -> list[LedgerEntry]:
+        await asyncio.sleep(0)
+        return await super().children(parent_reference)
+
+
+async def test_a_capture_and_a_void_of_one_authorization_at_once_do_not_both_succeed() -> None:
+    gateway = SandboxGateway(SlowLedger(), now=lambda: NOW)
+    auth = await authorized(gateway)
+    capture, void = await asyncio.gather(
+        gateway.capture(authorization_reference=auth, amount=eur(5000), idempotency_key="c"),
+        gateway.void(authorization_reference=auth, idempotency_key="v"),
+    )
+    assert [capture.approved, void.approved].count(True) == 1
+    assert (capture.code or void.code) in {"already_captured", "authorization_voided"}
+
+
+async def test_calls_about_different_authorizations_are_in_flight_at_once() -> None:
+    ledger = SlowLedger()
+    gateway = SandboxGateway(ledger, now=lambda: NOW)
+    first, second = await authorized(gateway, "tok_approved"), await authorized(gateway, "tok_x")
+    both_asked = asyncio.Event()
+    asked: set[str] = set()
+    children = ledger.children
+
+    async def waits_for_both(parent_reference: str) -> list[LedgerEntry]:
+        asked.add(parent_reference)
+        if len(asked) == 2:
+            both_asked.set()
+        await both_asked.wait()  # one call at a time would never get here for both
+        return await children(parent_reference)
+
+    ledger.children = waits_for_both  # type: ignore[method-assign]
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            gateway.capture(authorization_reference=first, amount=eur(5000), idempotency_key="1"),
+            gateway.capture(authorization_reference=second, amount=eur(5000), idempotency_key="2"),
+        ),
+        5.0,
+    )
+    assert all(r.approved for r in results)
