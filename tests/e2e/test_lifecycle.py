@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,19 @@ ORDER_LIFECYCLE = [
     "order.delivered.v1",
     "order.completed.v1",
 ]
+
+
+async def portal_view_when(
+    portal: httpx.AsyncClient, order_id: str, shows: str, what: str, check: Any
+) -> dict[str, Any]:
+    """The portal's view of the order once it has ``shows`` (picking, shipments) and
+    passes ``check``."""
+
+    async def matches() -> dict[str, Any] | None:
+        view = (await portal.get(f"/orders/{order_id}")).json()
+        return view if view.get(shows) and check(view) else None
+
+    return await eventually(matches, timeout_s=120, what=what)
 
 
 async def test_one_order_travels_to_the_door(stack: Stack, tmp_path: Path) -> None:
@@ -100,12 +114,7 @@ async def test_a_backorder_served_where_the_order_shipped_is_a_shipment_of_its_o
     order_id = placed.json()["order_id"]
     portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
 
-    async def view_when(what: str, check: Any) -> dict[str, Any]:
-        async def matches() -> dict[str, Any] | None:
-            view = (await portal.get(f"/orders/{order_id}")).json()
-            return view if view.get("shipments") and check(view) else None
-
-        return await eventually(matches, timeout_s=120, what=what)
+    view_when = partial(portal_view_when, portal, order_id, "shipments")
 
     try:
         view = await view_when(
@@ -170,12 +179,7 @@ async def test_units_a_picker_did_not_find_are_allocated_again_and_shipped(
     portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
     picking = httpx.AsyncClient(base_url=pipeline["fulfillment.picking"].url)
 
-    async def view_when(what: str, check: Any) -> dict[str, Any]:
-        async def matches() -> dict[str, Any] | None:
-            view = (await portal.get(f"/orders/{order_id}")).json()
-            return view if view.get("picking") and check(view) else None
-
-        return await eventually(matches, timeout_s=120, what=what)
+    view_when = partial(portal_view_when, portal, order_id, "picking")
 
     try:
         view = await view_when("a pick task", lambda v: len(v["picking"]) == 1)
@@ -250,15 +254,8 @@ async def test_an_order_none_of_whose_units_can_be_had_is_cancelled_and_voided(
     order_id = placed.json()["order_id"]
     portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
     picking = httpx.AsyncClient(base_url=pipeline["fulfillment.picking"].url)
+    view_when = partial(portal_view_when, portal, order_id, "picking")
     try:
-
-        async def view_when(what: str, check: Any) -> dict[str, Any]:
-            async def matches() -> dict[str, Any] | None:
-                view = (await portal.get(f"/orders/{order_id}")).json()
-                return view if view.get("picking") and check(view) else None
-
-            return await eventually(matches, timeout_s=120, what=what)
-
         view = await view_when("a pick task", lambda v: len(v["picking"]) == 1)
         [task] = view["picking"]
         assert task["warehouse_id"] == kept
@@ -301,12 +298,7 @@ async def test_delays_and_delivery_exceptions_reach_the_portal(
     portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
     shipping = httpx.AsyncClient(base_url=pipeline["fulfillment.shipping"].url)
 
-    async def view_when(what: str, check: Any) -> dict[str, Any]:
-        async def matches() -> dict[str, Any] | None:
-            view = (await portal.get(f"/orders/{order_id}")).json()
-            return view if view.get("shipments") and check(view) else None
-
-        return await eventually(matches, timeout_s=120, what=what)
+    view_when = partial(portal_view_when, portal, order_id, "shipments")
 
     async def carrier_says(scan_id: str, status: str, **extra: str) -> None:
         raw = json.dumps(
