@@ -154,16 +154,19 @@ class Watcher:
         await self._conn.close()
 
 
-async def run_orders(
-    stack: Stack, watcher: Watcher, bodies: list[dict[str, Any]], rate: float
-) -> tuple[dict[str, float], float]:
-    """Publish, wait until each order is final; (publish time per order id, end time)."""
+async def publish(stack: Stack, bodies: list[dict[str, Any]], rate: float) -> dict[str, float]:
+    """Publish at ``rate`` (0: as fast as it goes); the publish time per order id."""
     sent: dict[str, float] = {}
 
     def on_sent(body: dict[str, Any], at: float) -> None:
         sent[order_id_for(body["storefront_id"], body["storefront_reference"])] = at
 
     await publish_orders(stack.bootstrap, bodies, rate=rate, on_sent=on_sent)
+    return sent
+
+
+async def until_final(watcher: Watcher, sent: dict[str, float]) -> float:
+    """Wait until each order is final; the time the last one became final."""
     deadline = time.monotonic() + 900
     # finished (a final order event) and drained: the portal has projected them too, so
     # the next phase does not start behind a backlog
@@ -173,7 +176,15 @@ async def run_orders(
             raise SystemExit(f"{missing} orders did not finish within 15 minutes")
         await asyncio.sleep(0.2)
     await watcher.portal_caught_up()
-    return sent, max(watcher.finished[o] for o in sent)
+    return max(watcher.finished[o] for o in sent)
+
+
+async def run_orders(
+    stack: Stack, watcher: Watcher, bodies: list[dict[str, Any]], rate: float
+) -> tuple[dict[str, float], float]:
+    """Publish, wait until each order is final; (publish time per order id, end time)."""
+    sent = await publish(stack, bodies, rate)
+    return sent, await until_final(watcher, sent)
 
 
 async def polls(pipeline: dict[str, ServiceProcess]) -> dict[str, tuple[float, float]]:
@@ -214,11 +225,6 @@ async def backlog(
     intake = pipeline["order"].proc
     assert intake is not None
     bodies = orders(count, "backlog", seed=6)
-    sent: dict[str, float] = {}
-
-    def on_sent(body: dict[str, Any], at: float) -> None:
-        sent[order_id_for(body["storefront_id"], body["storefront_reference"])] = at
-
     pids = [s.proc.pid for s in pipeline.values() if s.proc]
     # the stack is idle now (the last phase drained): the broker taking the orders in
     # counts, as it does in the throughput phase
@@ -226,19 +232,14 @@ async def backlog(
     intake.send_signal(signal.SIGSTOP)
     try:
         # paused for less than the session timeout: the group does not rebalance
-        await publish_orders(stack.bootstrap, bodies, rate=0, on_sent=on_sent)
+        sent = await publish(stack, bodies, rate=0)
     finally:
         started = time.monotonic()
         intake.send_signal(signal.SIGCONT)
-    deadline = started + 900
-    while not (set(sent) <= set(watcher.finished) and set(sent) <= set(watcher.visible)):
-        if time.monotonic() > deadline:
-            raise SystemExit("the backlog did not finish within 15 minutes")
-        await asyncio.sleep(0.2)
-    await watcher.portal_caught_up()
+    end = await until_final(watcher, sent)
     cpu_after, wall = cpu_seconds(pids), time.monotonic() - started
     report.backlog_orders = count
-    report.backlog_orders_per_s = count / (max(watcher.finished[o] for o in sent) - started)
+    report.backlog_orders_per_s = count / (end - started)
     report.backlog_cpu_ms_per_order = cpu_ms_per_order(cpu_before, cpu_after, count)
     report.backlog_cores_by_process = cpu_share(cpu_before, cpu_after, wall)
     report.backlog_records_per_poll = per_poll(polls_before, await polls(pipeline))
