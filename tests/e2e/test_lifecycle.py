@@ -20,7 +20,7 @@ from shared.runtime.storefront import DEMO_PRODUCTS, Product, publish_orders
 from shared.schemas import dlq_topic
 from shared.schemas.events.inventory import ReceiveStock
 from tests.e2e.lifecycle import SERVICES, TERMINAL, ample_seed, orders, start_pipeline, statuses
-from tests.integration.harness import Stack, data, eventually, header
+from tests.integration.harness import ServiceProcess, Stack, data, eventually, header
 
 # backorderable in the demo catalog; the test empties its stock
 BACKORDERED = Product("HOODIE-L-GREY", 4500)
@@ -46,6 +46,24 @@ async def portal_view_when(
         return view if view.get(shows) and check(view) else None
 
     return await eventually(matches, timeout_s=120, what=what)
+
+
+async def two_units_picked_by_hand(
+    stack: Stack, seed: Path, run_id: str, product: Product
+) -> tuple[dict[str, ServiceProcess], str]:
+    """Every service, with the simulated picker off (the test reports picks through the
+    handheld API), and one order of two units of ``product``: (pipeline, order id)."""
+    by_hand = {"fulfillment.picking": {"picking_simulator": "false",
+                                       "picking_strategy": "single_order"}}  # fmt: skip
+    pipeline = await start_pipeline(stack, seed, by_hand)
+    [body] = orders(1, run_id)
+    price = product.unit_price_minor
+    body["lines"] = [{"sku": product.sku, "quantity": 2, "unit_price_minor": price}]
+    body["total_minor"] = body["shipping_minor"] + 2 * price
+    async with httpx.AsyncClient(base_url=pipeline["order"].url) as http:
+        placed = await http.post("/orders", json=body)
+    assert placed.status_code == 201, placed.text
+    return pipeline, placed.json()["order_id"]
 
 
 async def test_one_order_travels_to_the_door(stack: Stack, tmp_path: Path) -> None:
@@ -165,17 +183,10 @@ async def test_units_a_picker_did_not_find_are_allocated_again_and_shipped(
     and the order is delivered only when that one is. With none found, the first
     warehouse has nothing to pack (packing.nothing_picked) and ships nothing."""
     missing = 2 - found
-    by_hand = {"fulfillment.picking": {"picking_simulator": "false",
-                                       "picking_strategy": "single_order"}}  # fmt: skip
-    pipeline = await start_pipeline(stack, ample_seed(tmp_path, 100), by_hand)
-    [body] = orders(1, "short")
     product = DEMO_PRODUCTS[0]
-    body["lines"] = [{"sku": product.sku, "quantity": 2, "unit_price_minor": 1250}]
-    body["total_minor"] = body["shipping_minor"] + 2 * 1250
-    async with httpx.AsyncClient(base_url=pipeline["order"].url) as http:
-        placed = await http.post("/orders", json=body)
-    assert placed.status_code == 201, placed.text
-    order_id = placed.json()["order_id"]
+    pipeline, order_id = await two_units_picked_by_hand(
+        stack, ample_seed(tmp_path, 100), "short", product
+    )
     portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
     picking = httpx.AsyncClient(base_url=pipeline["fulfillment.picking"].url)
 
@@ -242,16 +253,7 @@ async def test_an_order_none_of_whose_units_can_be_had_is_cancelled_and_voided(
         {"sku": product.sku, "warehouse_id": kept, "on_hand": 2}  # the order's two units
     ]
     seed_path.write_text(json.dumps(seed))
-    by_hand = {"fulfillment.picking": {"picking_simulator": "false",
-                                       "picking_strategy": "single_order"}}  # fmt: skip
-    pipeline = await start_pipeline(stack, seed_path, by_hand)
-    [body] = orders(1, "unsuppliable")
-    body["lines"] = [{"sku": product.sku, "quantity": 2, "unit_price_minor": 1250}]
-    body["total_minor"] = body["shipping_minor"] + 2 * 1250
-    async with httpx.AsyncClient(base_url=pipeline["order"].url) as http:
-        placed = await http.post("/orders", json=body)
-    assert placed.status_code == 201, placed.text
-    order_id = placed.json()["order_id"]
+    pipeline, order_id = await two_units_picked_by_hand(stack, seed_path, "unsuppliable", product)
     portal = httpx.AsyncClient(base_url=pipeline["portal"].url)
     picking = httpx.AsyncClient(base_url=pipeline["fulfillment.picking"].url)
     view_when = partial(portal_view_when, portal, order_id, "picking")
