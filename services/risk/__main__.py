@@ -78,7 +78,12 @@ def main() -> int:
     # structlog setup (and stops faust from redirecting stdout into its logger)
     worker = faust.Worker(app, http, loop=loop, quiet=True, override_logging=False)
     worker.spinner = None  # a terminal spinner: escape codes in the logs otherwise
-    log.info("risk.starting", group=app.conf.id, instance=settings.group_instance_id)
+    log.info(
+        "risk.starting",
+        group=app.conf.id,
+        instance=settings.group_instance_id,
+        datadir=str(app.conf.datadir),
+    )
     code = 0
     try:
         worker.execute_from_commandline()

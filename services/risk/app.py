@@ -16,7 +16,7 @@ Why no faust ``Table``: see docs/risk.md ("What Tansu forced").
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -44,6 +44,8 @@ log = get_logger(__name__)
 ASSESSMENTS = Counter(
     "conveyor_risk_assessments_total", "Risk assessments published, by verdict", ["verdict"]
 )
+# the stack's state directory, as `conveyor up` and `make run` use it (cwd-relative)
+STATE_DIR = Path(".conveyor")
 REBUILD_STALL_S = 30.0  # give up the replay (state stays partial) after this long without data
 
 WINDOW_ORDERS = Gauge("conveyor_risk_window_orders", "Orders held in the in-memory windows")
@@ -66,11 +68,18 @@ class RiskSettings(Settings):
     )
     # replay at start-up: records older than this (record timestamp) are skipped; 0 = off
     risk_rebuild_lookback_s: float = 24 * 3600
-    # faust's data directory (it creates one even with the in-memory store)
-    risk_datadir: Path = Field(
-        default_factory=lambda: Path(tempfile.gettempdir()) / "conveyor-risk"
-    )
+    # faust's data directory (it creates one even with the in-memory store); unset: one
+    # per broker and instance under the stack's state directory (see datadir())
+    risk_datadir: Path | None = None
     risk_commit_interval_s: float = 1.0
+
+    def datadir(self) -> Path:
+        """``CONVEYOR_RISK_DATADIR``, else ``.conveyor/risk/<group instance>-<broker hash>``
+        in the working directory: two stacks (two brokers) or two instances never share one."""
+        if self.risk_datadir is not None:
+            return self.risk_datadir
+        broker = hashlib.sha256(self.kafka_bootstrap_servers.encode()).hexdigest()[:10]
+        return STATE_DIR / "risk" / f"{self.group_instance_id}-{broker}"
 
     def thresholds(self) -> Thresholds:
         return Thresholds(
@@ -112,7 +121,7 @@ def create_app(settings: RiskSettings, state: RiskState, health: Health) -> faus
         SERVICE,  # the consumer group id
         broker=broker_urls(settings.kafka_bootstrap_servers),
         autodiscover=False,
-        datadir=str(settings.risk_datadir),
+        datadir=str(settings.datadir()),
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",
