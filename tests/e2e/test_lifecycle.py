@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
-from services.fulfillment.shipping.webhook import sign
+from services.fulfillment.shipping.webhook import signed_headers
 from shared.runtime.storefront import DEMO_PRODUCTS, Product, publish_orders
 from shared.schemas import dlq_topic
 from shared.schemas.events.inventory import ReceiveStock
@@ -309,7 +309,7 @@ async def test_delays_and_delivery_exceptions_reach_the_portal(
         ).encode()  # fmt: skip
         url = f"/carriers/{shipment['carrier']}/webhook"
         response = await shipping.post(url, content=raw, headers={
-            "X-Conveyor-Signature": sign(DEV_WEBHOOK_SECRET, raw),
+            **signed_headers(raw, DEV_WEBHOOK_SECRET),
             "Content-Type": "application/json",
         })  # fmt: skip
         assert response.status_code == 202, response.text

@@ -4,8 +4,7 @@ delivery; the signed webhook; redeliveries and rollbacks that must not buy a sec
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +17,7 @@ import pytest
 from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
 from services.fulfillment.shipping.domain.calendar import add_business_days
 from services.fulfillment.shipping.domain.shipment import shipment_id_for
+from services.fulfillment.shipping.webhook import signed_headers
 from shared.runtime.topics import ensure_topics
 from shared.schemas import Envelope, Message, to_headers
 from shared.schemas.events.fulfillment import (
@@ -197,9 +197,15 @@ async def shipment_rows(stack: Stack, order_id: str) -> list[asyncpg.Record]:
     )
 
 
-def signed(body: bytes, secret: str = DEV_WEBHOOK_SECRET) -> dict[str, str]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Conveyor-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+# a well-formed secret that is not the service's
+OTHER_SECRET = "whsec_" + base64.b64encode(b"not the secret, but long enough").decode()
+
+
+def signed(body: bytes, *secrets: str, **sent: Any) -> dict[str, str]:
+    """What a carrier sends with ``body``: Standard Webhooks headers under a fresh message
+    id, signed now (or ``timestamp=``) with each secret (default: the service's)."""
+    signing = signed_headers(body, *(secrets or (DEV_WEBHOOK_SECRET,)), **sent)
+    return {**signing, "Content-Type": "application/json"}
 
 
 def scan_body(tracking_number: str, event_id: str, status: str, **extra: Any) -> bytes:
@@ -402,7 +408,7 @@ async def test_signed_webhook(stack: Stack) -> None:
             estimated_delivery=later.isoformat(),
         )
         assert (await http.post(url, content=delayed)).status_code == 401
-        wrong = signed(delayed, "not the secret")
+        wrong = signed(delayed, OTHER_SECRET)
         assert (await http.post(url, content=delayed, headers=wrong)).status_code == 401
         tampered = delayed.replace(b"Storm", b"Sunny")
         assert (await http.post(url, content=tampered, headers=signed(delayed))).status_code == 401

@@ -1,14 +1,17 @@
 """HTTP: the carriers' signed webhook, and shipment reads for staff and debugging.
 
-``POST /carriers/{carrier}/webhook`` checks the signature over the raw body before
-anything else (401), then the carrier (404), the body (422) and the tracking number
-(404); a new scan is queued as a ``shipping.carrier_update`` command in one transaction
-with its receipt (202), a carrier event id seen before is acknowledged and queues
-nothing (200).
+``POST /carriers/{carrier}/webhook`` refuses a body over the size limit by its
+``Content-Length`` (413) and headers that cannot be a fresh signed delivery (401: missing,
+or a timestamp outside the tolerance) before it reads anything; then reads at most the
+limit (413), and checks the signature (401), the carrier (404), the body (422), the scan's
+time (422 if in the future) and the tracking number (404). A new scan is queued as a
+``shipping.carrier_update`` command in one transaction with its receipt (202); a message
+id or carrier event id seen before is acknowledged and queues nothing (200).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
@@ -16,8 +19,16 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from services.fulfillment.shipping import tracking
+from services.fulfillment.shipping.domain.shipment import from_the_future
 from services.fulfillment.shipping.store import views
-from services.fulfillment.shipping.webhook import CarrierScan, verify
+from services.fulfillment.shipping.webhook import (
+    ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    CarrierScan,
+    Refused,
+    Verifier,
+)
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
 from shared.schemas import Envelope
@@ -30,37 +41,85 @@ class WebhookReceipt(BaseModel):
     shipment_id: str
 
 
-def router(ctx: ServiceContext, *, secret: str, carriers: frozenset[str]) -> APIRouter:
+def too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"the body is over {limit} bytes")
+
+
+def declared_over(request: Request, limit: int) -> bool:
+    """Whether the request's ``Content-Length`` already says it is too large."""
+    declared = request.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) > limit
+
+
+async def read_at_most(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as more than ``limit`` bytes have come."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(limit)
+    return bytes(body)
+
+
+def router(
+    ctx: ServiceContext,
+    *,
+    verifier: Verifier,
+    carriers: frozenset[str],
+    max_body_bytes: int,
+    clock_skew: timedelta,
+) -> APIRouter:
     api = APIRouter(tags=["shipping"])
+    # a replay is refused by its timestamp after the tolerance; receipts are kept as long
+    # again, so that instances whose clocks differ a little agree
+    keep_receipts = timedelta(seconds=2 * verifier.tolerance_s)
 
     @api.post(
         "/carriers/{carrier}/webhook",
         status_code=202,
         responses={
-            200: {"description": "This carrier event id was accepted before: nothing queued"},
-            401: {"description": "Missing or wrong X-Conveyor-Signature"},
+            200: {"description": "This message or carrier event id was accepted before"},
+            401: {"description": "Not signed, wrongly signed, or a timestamp out of tolerance"},
             404: {"description": "Unknown carrier, or a tracking number it never issued us"},
-            422: {"description": "The body is not a carrier scan"},
+            413: {"description": f"The body is over the size limit ({max_body_bytes} bytes)"},
+            422: {"description": "The body is not a carrier scan, or is dated in the future"},
         },
     )
     async def carrier_webhook(
         carrier: str,
         request: Request,
         response: Response,
-        x_conveyor_signature: Annotated[str | None, Header()] = None,
+        webhook_id: Annotated[str | None, Header()] = None,
+        webhook_timestamp: Annotated[str | None, Header()] = None,
+        webhook_signature: Annotated[str | None, Header()] = None,
         x_correlation_id: Annotated[str | None, Header(max_length=255)] = None,
     ) -> WebhookReceipt:
-        """A carrier reports a tracking scan (body: ``CarrierScan``), signed with the
-        shared secret: ``X-Conveyor-Signature: sha256=<hex HMAC-SHA256 of the body>``."""
-        body = await request.body()
-        if not verify(secret, body, x_conveyor_signature):
-            raise HTTPException(401, "missing or invalid X-Conveyor-Signature")
+        """A carrier reports a tracking scan (body: ``CarrierScan``), signed as Standard
+        Webhooks: ``webhook-id``, ``webhook-timestamp`` (Unix seconds) and
+        ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``,
+        several space-separated during a secret rotation)."""
+        if declared_over(request, max_body_bytes):
+            raise too_large(max_body_bytes)  # before anything is read
+        signed = {
+            ID_HEADER: webhook_id,
+            TIMESTAMP_HEADER: webhook_timestamp,
+            SIGNATURE_HEADER: webhook_signature,
+        }
+        try:
+            delivery = verifier.check_headers(signed)
+            body = await read_at_most(request, max_body_bytes)
+            verifier.check_body(delivery, body)
+        except Refused as exc:
+            raise HTTPException(401, str(exc)) from None
         if carrier not in carriers:
             raise HTTPException(404, f"unknown carrier {carrier!r}")
         try:
             scan = CarrierScan.model_validate_json(body)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors(include_url=False)) from None
+        now = datetime.now(UTC)
+        if from_the_future(scan.occurred_at, now, clock_skew):
+            raise HTTPException(422, f"occurred_at {scan.occurred_at.isoformat()} is in the future")
         cause = Envelope(
             type=CarrierUpdate.TYPE,
             source=f"http/carrier/{carrier}",
@@ -68,7 +127,9 @@ def router(ctx: ServiceContext, *, secret: str, carriers: frozenset[str]) -> API
             correlation_id=x_correlation_id,
         )
         async with unit_of_work(ctx.pool, ctx.name, ctx.schema) as uow:
-            outcome = await tracking.accept_webhook_scan(uow, carrier, scan, body, cause)
+            outcome = await tracking.accept_webhook_scan(
+                uow, carrier, scan, body, cause, delivery, purge_signed_before=now - keep_receipts
+            )
         if outcome.result == "unknown_tracking_number":
             raise HTTPException(404, f"unknown tracking number {scan.tracking_number!r}")
         assert outcome.order_id is not None and outcome.shipment_id is not None

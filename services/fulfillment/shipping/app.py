@@ -4,6 +4,7 @@ handlers, migrations and the HTTP API."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.fulfillment.shipping import api, handlers, network
+from services.fulfillment.shipping import api, handlers, network, webhook
 from services.fulfillment.shipping.dispatch import Dispatcher
 from services.fulfillment.shipping.domain.shopping import SERVICE_LEVEL_DAYS
 from services.fulfillment.shipping.simulated_carrier import SimulatedCarrier
@@ -22,7 +23,8 @@ from shared.runtime.service import ServiceContext, ServiceDefinition
 
 NAME = "shipping"
 # For development and tests only: refused when CONVEYOR_ENVIRONMENT=production.
-DEV_WEBHOOK_SECRET = "conveyor-dev-webhook-secret"
+# whsec_ + base64("conveyor-dev-webhook-secret")
+DEV_WEBHOOK_SECRET = "whsec_Y29udmV5b3ItZGV2LXdlYmhvb2stc2VjcmV0"
 
 
 class ShippingSettings(BaseSettings):
@@ -33,7 +35,12 @@ class ShippingSettings(BaseSettings):
     environment: str = Field("development", validation_alias=AliasChoices("CONVEYOR_ENVIRONMENT"))
     carrier: Literal["simulated"] = "simulated"  # a real carrier's adapter plugs in here
     seed: int = 42  # the simulated carrier's tracking numbers and scan plans
-    webhook_secret: str = DEV_WEBHOOK_SECRET
+    webhook_secret: str = DEV_WEBHOOK_SECRET  # whsec_<base64 of 24-64 bytes>
+    # webhook-timestamp may be this far from now, either way; receipts are kept twice as long
+    webhook_tolerance_s: int = Field(300, gt=0)
+    # a scan's occurred_at may be this far ahead of our clock; later is refused (422)
+    webhook_clock_skew_s: int = Field(300, ge=0)
+    webhook_max_body_bytes: int = Field(64 * 1024, ge=1024)
     # business days from placement each service level promises (JSON in the environment)
     service_level_days: dict[str, int] = Field(default_factory=lambda: dict(SERVICE_LEVEL_DAYS))
     carrier_attempts: int = Field(3, ge=1)
@@ -53,6 +60,10 @@ class ShippingSettings(BaseSettings):
     def _refuse_unsafe_production(self) -> ShippingSettings:
         if self.environment == "production" and self.webhook_secret == DEV_WEBHOOK_SECRET:
             raise ValueError("production needs CONVEYOR_SHIPPING_WEBHOOK_SECRET set")
+        try:
+            webhook.signing_key(self.webhook_secret)
+        except ValueError as exc:
+            raise ValueError(f"CONVEYOR_SHIPPING_WEBHOOK_SECRET: {exc}") from None
         for level in SERVICE_LEVEL_DAYS:
             if self.service_level_days.get(level, -1) < 0:
                 raise ValueError(f"service_level_days needs a day count for {level!r}")
@@ -102,7 +113,15 @@ def definition(settings: ShippingSettings | None = None) -> ServiceDefinition:
         await ledger.close()
 
     def http(ctx: ServiceContext) -> APIRouter:
-        return api.router(ctx, secret=settings.webhook_secret, carriers=carrier.carriers())
+        return api.router(
+            ctx,
+            verifier=webhook.Verifier(
+                settings.webhook_secret, tolerance_s=settings.webhook_tolerance_s
+            ),
+            carriers=carrier.carriers(),
+            max_body_bytes=settings.webhook_max_body_bytes,
+            clock_skew=timedelta(seconds=settings.webhook_clock_skew_s),
+        )
 
     return ServiceDefinition(
         name=NAME,

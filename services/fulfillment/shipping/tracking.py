@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from services.fulfillment.shipping.domain.shipment import (
@@ -21,7 +22,7 @@ from services.fulfillment.shipping.domain.shipment import (
 from services.fulfillment.shipping.store import shipments as shipment_store
 from services.fulfillment.shipping.store import tracking as store
 from services.fulfillment.shipping.store.shipments import ShipmentRow
-from services.fulfillment.shipping.webhook import CarrierScan
+from services.fulfillment.shipping.webhook import CarrierScan, Delivery
 from shared.runtime.consumer import run_of
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -35,6 +36,8 @@ from shared.schemas.events.fulfillment import (
 )
 
 log = get_logger(__name__)
+
+RECEIPTS_PURGED_PER_CALL = 100
 
 
 async def on_carrier_updates(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:
@@ -146,15 +149,27 @@ class WebhookOutcome:
 
 
 async def accept_webhook_scan(
-    uow: UnitOfWork, carrier: str, scan: CarrierScan, body: bytes, request: Envelope
+    uow: UnitOfWork,
+    carrier: str,
+    scan: CarrierScan,
+    body: bytes,
+    request: Envelope,
+    delivery: Delivery,
+    *,
+    purge_signed_before: datetime,
 ) -> WebhookOutcome:
-    """Queue a carrier's scan as a command, once per carrier event id."""
+    """Queue a carrier's scan as a command, once per message (webhook id) and per carrier
+    event id. Receipts signed before ``purge_signed_before`` are deleted on the way, up to
+    ``RECEIPTS_PURGED_PER_CALL``: more than one per call, so old rows cannot pile up."""
+    await store.purge_webhook_receipts(uow.conn, purge_signed_before, RECEIPTS_PURGED_PER_CALL)
     shipment = await store.find_by_tracking_number(uow.conn, carrier, scan.tracking_number)
     if shipment is None:
         return WebhookOutcome("unknown_tracking_number")
     first = await store.record_webhook(
         uow.conn,
         carrier=carrier,
+        webhook_id=delivery.msg_id,
+        signed_at=delivery.signed_at,
         carrier_event_id=scan.carrier_event_id,
         tracking_number=scan.tracking_number,
         body_sha256=hashlib.sha256(body).hexdigest(),

@@ -11,13 +11,15 @@ scan delivers the shipment (once: delivery is final, later scans are only record
 and an exception scan (``delivery_exception``, ``delayed``, ``returned_to_sender``)
 before delivery becomes a ``shipment.exception``. A scan older than the latest one seen
 (carriers do not always report in order) is reported but does not move the status back.
+A scan dated later than now (beyond the clocks' allowed skew) is refused: it cannot have
+happened yet, and once recorded every real scan would look older than it.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import get_args
 
@@ -85,6 +87,13 @@ class ScanOutcome:
     tracking: Tracking  # the shipment after the scan
     delivered: bool = False  # emit shipment.delivered
     exception: ExceptionStatus | None = None  # emit shipment.exception with this status
+
+
+def from_the_future(occurred_at: datetime, now: datetime, skew: timedelta) -> bool:
+    """A scan dated after ``now`` by more than the clocks may differ: refused. Recorded, it
+    would pin the shipment's status (later real scans would look older) and show a date
+    to come to the customer."""
+    return occurred_at > now + skew
 
 
 def apply_scan(current: Tracking, scan: Scan) -> ScanOutcome:

@@ -1,9 +1,10 @@
 """Carrier scans: finding a shipment by any of its tracking numbers, recording each scan
-once per carrier event id, and the webhook's receipts."""
+once per carrier event id, and the webhook's receipts (kept for the replay window only)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -85,21 +86,47 @@ async def record_webhook(
     conn: asyncpg.Connection,
     *,
     carrier: str,
+    webhook_id: str,
+    signed_at: datetime,
     carrier_event_id: str,
     tracking_number: str,
     body_sha256: str,
     request_id: str,
 ) -> bool:
-    """False if this carrier event id was accepted before (a carrier's retry)."""
+    """False if this message (webhook id) or this scan (carrier event id) was accepted
+    before: a carrier's retry, or a replay."""
     inserted = await conn.fetchval(
-        """INSERT INTO webhook_receipts (carrier, carrier_event_id, tracking_number,
-                                         body_sha256, request_id)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (carrier, carrier_event_id) DO NOTHING RETURNING 1""",
+        """INSERT INTO webhook_receipts (carrier, webhook_id, signed_at, carrier_event_id,
+                                         tracking_number, body_sha256, request_id)
+           SELECT $1, $2, $3, $4, $5, $6, $7
+            WHERE NOT EXISTS (SELECT 1 FROM tracking_scans
+                               WHERE carrier = $1 AND carrier_event_id = $4)
+           ON CONFLICT DO NOTHING RETURNING 1""",
         carrier,
+        webhook_id,
+        signed_at,
         carrier_event_id,
         tracking_number,
         body_sha256,
         request_id,
     )
     return inserted is not None
+
+
+async def purge_webhook_receipts(
+    conn: asyncpg.Connection, signed_before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` receipts signed before ``signed_before`` (rows another
+    transaction holds are left for the next call); how many went."""
+    status = await conn.execute(
+        """DELETE FROM webhook_receipts
+            WHERE (carrier, webhook_id) IN (
+                  SELECT carrier, webhook_id FROM webhook_receipts
+                   WHERE signed_at < $1
+                   ORDER BY signed_at
+                   LIMIT $2
+                     FOR UPDATE SKIP LOCKED)""",
+        signed_before,
+        limit,
+    )
+    return int(status.split()[-1])

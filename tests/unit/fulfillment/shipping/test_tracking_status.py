@@ -12,6 +12,7 @@ from services.fulfillment.shipping.domain.shipment import (
     Tracking,
     apply_scan,
     exception_reason,
+    from_the_future,
     label_key_for,
     shipment_id_for,
 )
@@ -96,3 +97,12 @@ def test_exception_reason_uses_the_carriers_words_or_a_default() -> None:
     assert exception_reason("delayed", "Storm at hub").message == "Storm at hub"
     reason = exception_reason("returned_to_sender", "")
     assert reason.code == "returned_to_sender" and reason.message
+
+
+def test_a_scan_dated_beyond_the_clock_skew_is_from_the_future() -> None:
+    skew = timedelta(minutes=5)
+    assert not from_the_future(T0, T0, skew)
+    assert not from_the_future(T0 + skew, T0, skew), "clocks may differ that much"
+    assert not from_the_future(T0 - timedelta(days=3), T0, skew), "late reports are fine"
+    assert from_the_future(T0 + skew + timedelta(seconds=1), T0, skew)
+    assert from_the_future(datetime(2099, 1, 1, tzinfo=UTC), T0, skew)
