@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from tenacity import (
     AsyncRetrying,
@@ -52,8 +52,10 @@ from shared.runtime.metrics import (
     RETRIES,
 )
 from shared.runtime.settings import Settings
+from shared.runtime.topics import at_end
 from shared.runtime.uow import Delivery, OutboxRecord, UnitOfWork, unit_of_work
 from shared.schemas import (
+    TOPICS,
     Envelope,
     Message,
     PoisonMessage,
@@ -63,6 +65,7 @@ from shared.schemas import (
     model_for,
     parse,
 )
+from shared.schemas.topics import EXTERNAL
 
 RecordHandler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
 T = TypeVar("T")
@@ -107,6 +110,18 @@ class HandlerFailed(PoisonMessage):
     reason = "handler_failed"
 
 
+class Undecodable(PoisonMessage):
+    """Reading the record itself failed: nesting too deep for the parser, no memory for
+    an absurd size, a header or value no decoder expected. Any such failure is the
+    record's, so it is dead-lettered instead of ending the consumer."""
+
+    reason = "invalid_data"
+
+
+class RecordTooLarge(PoisonMessage):
+    reason = "too_large"
+
+
 @dataclass(frozen=True)
 class Item:
     """One consumed record, decoded as far as it could be (or needed to be)."""
@@ -123,12 +138,22 @@ class Item:
         return f"pos:{r.topic}:{r.partition}:{r.offset}"
 
 
-def decode(record: ConsumerRecord[bytes, bytes], handled: Container[str] | None = None) -> Item:
+def decode(
+    record: ConsumerRecord[bytes, bytes],
+    handled: Container[str] | None = None,
+    max_bytes: int | None = None,
+) -> Item:
     """``handled``: the types the service handles (None: all). A record of another type
     changes nothing here, so its data is not parsed and validated — most of a record's
     decoding cost, and most records on a shared topic are of types a given service
     ignores. Its type must still be known; a type read as a newer one is parsed to
-    learn which."""
+    learn which. ``max_bytes``: a larger value is refused before it is parsed.
+
+    Never raises: whatever goes wrong reading one record is that record's problem."""
+    size = len(record.value or b"")
+    if max_bytes is not None and size > max_bytes:
+        return Item(record, poison=RecordTooLarge(f"value of {size} bytes, limit {max_bytes}"))
+    envelope = None
     try:
         envelope = from_record(list(record.headers or ()), record.value)
         if handled is not None and envelope.type not in handled and not is_upcast(envelope.type):
@@ -136,7 +161,9 @@ def decode(record: ConsumerRecord[bytes, bytes], handled: Container[str] | None 
             return Item(record, envelope, ignored=True)
         return Item(record, envelope, parse(envelope))
     except PoisonMessage as poison:
-        return Item(record, poison=poison)
+        return Item(record, envelope, poison=poison)
+    except (Exception, RecursionError, MemoryError) as exc:
+        return Item(record, envelope, poison=Undecodable(f"{type(exc).__name__}: {exc}"[:500]))
 
 
 def dead_letter(service: str, item: Item, problem: PoisonMessage) -> OutboxRecord:
@@ -158,7 +185,8 @@ def dead_letter(service: str, item: Item, problem: PoisonMessage) -> OutboxRecor
         headers=headers,
         payload=r.value or b"",
         event_id=f"dlq:{service}:{r.topic}:{r.partition}:{r.offset}",
-        event_type=item.envelope.type if item.envelope else None,
+        # only a registered type: a poison record's type may be anything at all
+        event_type=item.message.TYPE if item.message else None,
     )
 
 
@@ -222,6 +250,23 @@ def first_of_its_id(item: Item, fresh: set[str]) -> bool:
     return first
 
 
+class _Rewind(ConsumerRebalanceListener):
+    """After the broker lost its log: start every partition assigned at its beginning."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.done: set[TopicPartition] = set()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        fresh = set(assigned) - self.done
+        if fresh:
+            await self.consumer.seek_to_beginning(*fresh)
+            self.done |= fresh
+
+
 class BatchConsumer:
     def __init__(
         self,
@@ -241,13 +286,32 @@ class BatchConsumer:
         self.handlers = handlers
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()
+        # topics that storefronts write: on a stop, read up to their high-water mark first
+        # (the embedded broker keeps them only in memory; what was read is in PostgreSQL)
+        self.intake = [t for t in self.topics if t in TOPICS and EXTERNAL in TOPICS[t].writers]
+        self._restart = asyncio.Event()
+        self._from_beginning = False
+
+    async def restart_from_beginning(self) -> None:
+        """The broker lost its log: read every partition again from its first offset
+        (the inbox skips what was applied). Returns once the request is taken."""
+        self._from_beginning = True
+        self._restart.set()
 
     # -- the loop ---------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Consume until stopped; a restart request starts a fresh client in between."""
+        try:
+            while not self.stopping.is_set():
+                self._restart.clear()
+                await self._run_client()
+        finally:
+            self.started.clear()
+
+    async def _run_client(self) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=s.kafka_bootstrap_servers,
             group_id=s.group_id,
             group_instance_id=s.group_instance_id,
@@ -267,23 +331,15 @@ class BatchConsumer:
         ):
             with attempt:
                 await consumer.start()
+        from_beginning, self._from_beginning = self._from_beginning, False
+        consumer.subscribe(self.topics, listener=_Rewind(consumer) if from_beginning else None)
         self.started.set()
-        log.info("consumer.started", topics=self.topics, group=s.group_id)
+        log.info("consumer.started", topics=self.topics, group=s.group_id, rewind=from_beginning)
         try:
-            while not self.stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=200)
-                if not batch:
-                    continue
-                for tp, records in batch.items():
-                    BATCH_SIZE.labels(self.service, tp.topic).observe(len(records))
-                # one transaction for every partition's records: under load, the
-                # per-transaction and per-commit round trips are shared by many records
-                await self.process([r for records in batch.values() for r in records])
-                failpoint("consumer.after_db_commit")
-                positions = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-                # Waited for, not overlapped with the next batch: overlapping made polls
-                # smaller and more frequent, and cost the lifecycle bench ~20% throughput.
-                await self._commit(consumer, positions)
+            while not (self.stopping.is_set() or self._restart.is_set()):
+                await self._poll(consumer)
+            if self.stopping.is_set() and self.intake:
+                await self._drain(consumer)
         finally:
             # bounded: stop() can hang when the group coordinator went away with the
             # broker; offsets are committed per batch, so giving up here loses nothing
@@ -292,6 +348,35 @@ class BatchConsumer:
             except TimeoutError:
                 log.warning("consumer.stop_timed_out", timeout_s=STOP_TIMEOUT_S)
             log.info("consumer.stopped")
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> int:
+        batch = await consumer.getmany(timeout_ms=200)
+        if not batch:
+            return 0
+        for tp, records in batch.items():
+            BATCH_SIZE.labels(self.service, tp.topic).observe(len(records))
+        # one transaction for every partition's records: under load, the
+        # per-transaction and per-commit round trips are shared by many records
+        await self.process([r for records in batch.values() for r in records])
+        failpoint("consumer.after_db_commit")
+        positions = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        # Waited for, not overlapped with the next batch: overlapping made polls
+        # smaller and more frequent, and cost the lifecycle bench ~20% throughput.
+        await self._commit(consumer, positions)
+        return sum(len(records) for records in batch.values())
+
+    async def _drain(self, consumer: AIOKafkaConsumer) -> None:
+        """On a stop: go on until the storefront topics are read up to their high-water
+        mark, for at most ``drain_timeout_s``. Records read are safe in PostgreSQL."""
+        intake = [tp for tp in consumer.assignment() if tp.topic in self.intake]
+        try:
+            async with asyncio.timeout(self.settings.drain_timeout_s):
+                while not await at_end(consumer, intake):
+                    await self._poll(consumer)
+        except TRANSIENT as exc:  # TimeoutError among them: the drain's own bound
+            log.warning("consumer.drain_incomplete", error=repr(exc))
+        else:
+            log.info("consumer.drained", topics=self.intake)
 
     async def _commit(
         self, consumer: AIOKafkaConsumer, positions: Mapping[TopicPartition, int]
@@ -321,7 +406,7 @@ class BatchConsumer:
     async def process(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply records (each partition's in offset order) in as few transactions as
         the failures allow."""
-        pending = [decode(r, self.handlers) for r in records]
+        pending = [decode(r, self.handlers, self.settings.max_record_bytes) for r in records]
         while pending:
             started = time.perf_counter()
             applied, failure, attempts = await self._until_infrastructure_works(

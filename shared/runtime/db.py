@@ -20,6 +20,12 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # the server is shutting down or restarting after a crash: it will be back
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    # a connection left mid-operation when the server vanished ("cannot switch to
+    # state ..."): the pool replaces it, the work goes again
+    asyncpg.InternalClientError,
 )
 
 # InvalidCatalogName: `make run` starts the services while the database is being created

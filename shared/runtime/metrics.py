@@ -32,3 +32,16 @@ OUTBOX_PUBLISHED = Counter(
 CONSUMER_LAG = Gauge(
     "conveyor_consumer_lag", "High watermark minus next offset", ["service", "topic", "partition"]
 )
+PART_RESTARTS = Counter(
+    "conveyor_part_restarts_total",
+    "Times a part of the service (consumer, relay, watch, a background job) failed and was "
+    "started again",
+    ["part"],
+)
+BROKER_RECOVERIES = Counter(
+    "conveyor_broker_recoveries_total",
+    "Times the broker was found to have lost its log and the retained outbox was republished",
+)
+REPUBLISHED = Counter(
+    "conveyor_outbox_republished_total", "Outbox rows marked unsent again after a broker loss"
+)

@@ -7,6 +7,10 @@ time (a Postgres advisory lock), which keeps the order of the rows.
 
 At-least-once: a crash after Kafka acked and before the rows are marked sent publishes
 those rows again on restart; consumers deduplicate them by ``ce_id`` in their inbox.
+
+A broker that lost its log answers a publish with an offset at or below one it gave this
+relay before: those rows are not marked sent, and ``on_broker_lost`` tells the broker
+watch, which republishes the whole retained outbox (:mod:`shared.runtime.broker_watch`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -54,25 +58,45 @@ async def start_producer(producer: AIOKafkaProducer) -> None:
             await producer.start()
 
 
+class BrokerLost(Exception):
+    """The broker answered with an offset it had given out before: its log was lost."""
+
+
 class OutboxRelay:
     def __init__(
-        self, *, settings: Settings, service: str, schema: str, pool: asyncpg.Pool
+        self,
+        *,
+        settings: Settings,
+        service: str,
+        schema: str,
+        pool: asyncpg.Pool,
+        on_broker_lost: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.settings = settings
         self.service = service
         self.schema = schema
         self.pool = pool
+        self.on_broker_lost = on_broker_lost
         self.stopping = asyncio.Event()
         self.started = asyncio.Event()  # running: ready, whether or not it leads
         self.leading = asyncio.Event()  # holds the lock and publishes
+        # held for each publish round: the broker watch takes it to mark rows unsent
+        # without a round marking them sent again behind its back
+        self.round_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer
+        # the highest offset each partition gave this relay: a broker that lost its log
+        # gives lower ones again
+        self._offsets: dict[tuple[str, int], int] = {}
 
     async def run(self) -> None:
+        """Publish until stopped, then drain what is unsent for a bounded time. Raises if
+        the database goes away; the service runs it again (with back-off) when it does."""
         self._producer = build_producer(self.settings)
         await start_producer(self._producer)
-        listener: asyncpg.Connection = await self.pool.acquire()
+        listener: asyncpg.Connection | None = None
         try:
+            listener = await self.pool.acquire()
             # a second instance of a service is ready although its relay waits for the lock
             self.started.set()
             await self._become_leader(listener)
@@ -88,13 +112,36 @@ class OutboxRelay:
                     next_purge = loop.time() + PURGE_EVERY_S
                 if published < self.settings.relay_batch_size:
                     await self._sleep_until_woken()
+            if self.leading.is_set():
+                await self._drain(listener)
         finally:
-            await self._producer.stop()
-            try:
-                await reset_session(listener)  # LISTEN and the session advisory lock
-            finally:
-                await self.pool.release(listener)
+            self.started.clear()
+            self.leading.clear()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), 5)
+            if listener is not None:
+                await self._release(listener)
             log.info("relay.stopped")
+
+    async def _release(self, listener: asyncpg.Connection) -> None:
+        """Give the connection back without its LISTEN and session lock; one that died
+        with the database is dropped instead (the pool opens a new one)."""
+        try:
+            await reset_session(listener)
+        except Exception as exc:  # the connection is gone with the server
+            log.info("relay.connection_dropped", error=repr(exc))
+        with contextlib.suppress(Exception):
+            await self.pool.release(listener)
+
+    async def _drain(self, conn: asyncpg.Connection) -> None:
+        """On a stop: publish what the last transactions wrote, for a bounded time, so a
+        broker stopped next has it (what is left goes at the next start)."""
+        try:
+            async with asyncio.timeout(self.settings.drain_timeout_s):
+                while await self.publish_pending(conn, self._producer):
+                    pass
+        except (KafkaError, TimeoutError, BrokerLost) as exc:
+            log.warning("relay.drain_incomplete", error=repr(exc))
 
     async def _become_leader(self, conn: asyncpg.Connection) -> None:
         """Session advisory lock: a second relay of the same service waits here."""
@@ -107,6 +154,9 @@ class OutboxRelay:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
         self._wake.set()
 
     def _on_notify(self, *_: object) -> None:
@@ -136,11 +186,22 @@ class OutboxRelay:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     await self._replace_producer()
-                return await asyncio.wait_for(
-                    self.publish_pending(conn, self._producer),
-                    self.settings.relay_publish_timeout_s,
-                )
+                try:
+                    async with self.round_lock:
+                        return await asyncio.wait_for(
+                            self.publish_pending(conn, self._producer),
+                            self.settings.relay_publish_timeout_s,
+                        )
+                except BrokerLost as exc:
+                    log.error("relay.broker_lost", detail=str(exc))
+                    self._offsets.clear()  # the new log's offsets start again
+                    self.on_broker_lost(str(exc))
+                    return 0  # the rows stay unsent: the next round publishes them again
         return 0
+
+    def forget_offsets(self) -> None:
+        """The broker watch found a new broker: offsets start again from there."""
+        self._offsets.clear()
 
     async def _replace_producer(self) -> None:
         with contextlib.suppress(KafkaError, TimeoutError):
@@ -186,7 +247,15 @@ class OutboxRelay:
             )
             for row in rows
         ]
-        await asyncio.gather(*pending)
+        acks = await asyncio.gather(*pending)
+        went_back = []
+        for ack in acks:
+            where = (ack.topic, ack.partition)
+            if ack.offset <= self._offsets.get(where, -1):
+                went_back.append(f"{ack.topic}:{ack.partition} at {ack.offset}")
+            self._offsets[where] = max(ack.offset, self._offsets.get(where, -1))
+        if went_back:
+            raise BrokerLost("offsets given out before were given again: " + ", ".join(went_back))
 
     async def purge_sent(self, conn: asyncpg.Connection) -> None:
         deleted = await conn.execute(

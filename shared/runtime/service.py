@@ -1,13 +1,20 @@
 """Runs a service from its declaration: migrations, topics, consumer, relay, HTTP.
 
 A service declares only its name, handlers, migrations and (optionally) a router and
-start-up hook; :func:`run` wires the rest. Any part that dies takes the process down
-with a non-zero exit, so the supervisor sees it — no half-alive services.
+start-up hook; :func:`run` wires the rest. A part that fails (consumer, relay, watch, a
+background job) is started again with back-off inside the process and readiness says so
+meanwhile: a lost database or broker is an outage to ride out, not an exit. Only the HTTP
+server ending takes the process down (the supervisor then restarts it).
+
+A stop is ordered: HTTP intake, the consumer (after reading the storefront topics up to
+their high-water mark) and the background jobs first; the relay last, after publishing
+what their final transactions wrote.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -23,9 +30,11 @@ from shared.runtime.consumer import BatchConsumer, Handler
 from shared.runtime.db import create_pool, migrate, wait_for_database
 from shared.runtime.http import Server, build_app
 from shared.runtime.logging import configure_logging, get_logger
+from shared.runtime.parts import Parts
 from shared.runtime.relay import OutboxRelay
 from shared.runtime.settings import Settings
 from shared.runtime.topics import ensure_topics
+from shared.runtime.watch import DependencyWatch
 from shared.schemas import TOPICS, subscriptions
 
 log = get_logger(__name__)
@@ -94,15 +103,30 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
         topics=subscriptions(definition.name),
         handlers=definition.handlers,
     )
+    watch: DependencyWatch
     relay = OutboxRelay(
-        settings=settings, service=definition.name, schema=definition.schema, pool=pool
+        settings=settings,
+        service=definition.name,
+        schema=definition.schema,
+        pool=pool,
+        on_broker_lost=lambda reason: watch.broker_lost(reason),
     )
+    watch = DependencyWatch(
+        settings=settings, pool=pool, relay=relay, restart_consumer=consumer.restart_from_beginning
+    )
+    # before anything is published: a broker that came back empty since the last run
+    # (a crash of the whole stack) gets the retained outbox again
+    await watch.check()
+    parts = Parts(stopping)
 
     def ready() -> dict[str, bool]:
         return {
             "consumer": consumer.started.is_set(),
             "relay": relay.started.is_set(),
-            "database": not pool.is_closing(),
+            "database": watch.database_ok,
+            "broker": watch.broker_ok,
+            "broker_log": not watch.recovering,  # false while the outbox is republished
+            **parts.health(),
         }
 
     routers = [definition.router(ctx)] if definition.router else []
@@ -124,33 +148,42 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
     )
 
     def stop() -> None:
+        if stopping.is_set():
+            return
         log.info("service.stopping")
         stopping.set()
         consumer.stopping.set()
-        relay.stop()
+        watch.stop()
         server.should_exit = True
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
 
-    parts: dict[str, Coroutine[Any, Any, None]] = {
-        "consumer": consumer.run(),
-        "relay": relay.run(),
-        "http": server.serve(),
-        **{f"background-{i}": job(ctx, stopping) for i, job in enumerate(definition.background)},
+    first: dict[str, Callable[[], Awaitable[None]]] = {
+        "consumer": consumer.run,
+        "watch": watch.run,
+        **{
+            f"background-{i}": functools.partial(job, ctx, stopping)
+            for i, job in enumerate(definition.background)
+        },
     }
-    tasks = {asyncio.create_task(coro, name=name): name for name, coro in parts.items()}
+    http = asyncio.create_task(server.serve(), name="http")
+    restarted = [
+        asyncio.create_task(parts.keep_running(name, start), name=name)
+        for name, start in first.items()
+    ]
+    relay_task = asyncio.create_task(parts.keep_running("relay", relay.run), name="relay")
     log.info("service.started", http=f"http://{settings.http_host}:{settings.http_port}")
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        crashed = [t for t in done if t.exception() is not None]
-        unexpected = not stopping.is_set()  # a part ended although nobody asked it to
+        await asyncio.wait({http})
+        http_failed = not stopping.is_set()
         stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if crashed or unexpected:
-            for task in done:
-                log.error("service.part_ended", part=tasks[task], error=repr(task.exception()))
+        await asyncio.gather(*restarted, return_exceptions=True)
+        relay.stop()  # only now: it publishes what the consumer's last batches wrote
+        await relay_task
+        if http_failed:
+            log.error("service.http_ended", error=repr(http.exception()))
             raise SystemExit(1)
     finally:
         for close in reversed(ctx.after_stop):

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     max_poll_records: int = 500
+    # a record whose value is larger is dead-lettered (too_large) before it is parsed;
+    # order submissions are a few KB, the largest contract well under 100 KB
+    max_record_bytes: int = Field(1024 * 1024, ge=1024)
     max_attempts: int = 5
     retry_initial_s: float = 0.1
     retry_max_s: float = 5.0
@@ -55,6 +58,13 @@ class Settings(BaseSettings):
     relay_poll_interval_s: float = 1.0
     relay_publish_timeout_s: float = 15.0  # one publish round; then a fresh producer
     outbox_retention_hours: float = 24 * 7
+
+    # broker watch: how often the cluster id is compared with the one recorded in the
+    # database (a memory-only broker that restarted comes back empty, with a new id)
+    broker_check_interval_s: float = 1.0
+    # on a stop, how long the consumers of storefront topics may keep reading up to the
+    # high-water mark, and the relay publishing what is unsent, before the process exits
+    drain_timeout_s: float = 10.0
 
     db_pool_min: int = 1
     db_pool_max: int = 5

@@ -99,6 +99,8 @@ def from_record(headers: Headers | tuple[tuple[str, bytes], ...], value: bytes |
             found[name] = raw.decode() if raw is not None else ""
         except UnicodeDecodeError as exc:
             raise BadEnvelope(f"header {name} is not UTF-8") from exc
+        if "\x00" in found[name]:  # PostgreSQL text cannot hold it (ids go in the inbox)
+            raise BadEnvelope(f"header {name} holds a NUL character")
     for name in REQUIRED_HEADERS:
         if not found.get(name):
             raise MissingHeader(f"header {name} is missing")

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -102,7 +103,19 @@ class EmbeddedBroker:
             ) from exc
         url = f"tcp://{self.host}:{self.port}"
         advertised = f"tcp://{self.host}:{self.advertised_port or self.port}"
-        return [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
+        # a new cluster id per start: memory only, the broker comes back empty, and the
+        # services notice by the id and republish their outboxes (shared/runtime/watch.py)
+        cluster = f"conveyor-{uuid.uuid4().hex[:12]}"
+        return [
+            binary,
+            "broker",
+            "--cluster-id",
+            cluster,
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            advertised,
+        ]
 
     def start(self, timeout_s: float = 15.0) -> str:
         ensure_port_free(self.host, self.port, "the embedded broker")

@@ -107,3 +107,40 @@ def test_an_old_version_is_parsed_to_learn_the_type_it_is_read_as(
     )
     item = decode(record(cmd.to_json(), submit_headers("order.submit.v0")), handled=SUBMIT)
     assert not item.ignored and item.message == cmd
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "reason"),
+    [
+        (b"[" * 10_000 + b"]" * 10_000, None, "invalid_data"),  # RecursionError in json
+        (b'{"a":' * 10_000 + b"1" + b"}" * 10_000, None, "invalid_data"),
+        (b"\xff\xfe not utf-8", None, "invalid_data"),
+        (b"{}", [("ce_id", b"\xff\xfe")], "bad_envelope"),
+        (b"{}", [("ce_id", b"nul\x00id")], "bad_envelope"),
+        (b"{}", [("ce_time", b"not a time")], "bad_envelope"),
+    ],
+    ids=["nested-list", "nested-object", "bad-utf8", "bad-utf8-header", "nul-header", "time"],
+)
+def test_no_record_makes_decoding_raise(
+    value: bytes, headers: list[tuple[str, bytes]] | None, reason: str
+) -> None:
+    replaced = dict(submit_headers())
+    replaced.update(dict(headers or []))
+    item = decode(record(value, list(replaced.items())), handled={"order.submit.v1"})
+    assert item.poison is not None and item.poison.reason == reason
+
+
+def test_a_record_over_the_size_limit_is_refused_before_parsing() -> None:
+    value = submission("BIG").to_json()
+    assert decode(record(value, submit_headers()), max_bytes=len(value)).poison is None
+    too_large = decode(record(value, submit_headers()), max_bytes=len(value) - 1)
+    assert too_large.poison is not None and too_large.poison.reason == "too_large"
+
+
+def test_any_failure_while_decoding_is_the_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    def out_of_memory(*_: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr("shared.runtime.consumer.parse", out_of_memory)
+    item = decode(record(b"{}", submit_headers()))
+    assert item.poison is not None and "MemoryError" in item.poison.detail
