@@ -119,7 +119,10 @@ def router(
             raise RequestValidationError(exc.errors(include_url=False)) from None
         now = datetime.now(UTC)
         if from_the_future(scan.occurred_at, now, clock_skew):
-            raise HTTPException(422, f"occurred_at {scan.occurred_at.isoformat()} is in the future")
+            future = f"{scan.occurred_at.isoformat()} is in the future"
+            # the shape of every other 422 (HTTPValidationError), as documented
+            error = {"type": "value_error", "loc": ("body", "occurred_at"), "msg": future}
+            raise RequestValidationError([error])
         cause = Envelope(
             type=CarrierUpdate.TYPE,
             source=f"http/carrier/{carrier}",
