@@ -117,6 +117,7 @@ class Health:
 
 def create_app(settings: RiskSettings, state: RiskState, health: Health) -> faust.App:
     """The faust app: one agent over ``order.events``, no tables, no topic declarations."""
+    settings.datadir().parent.mkdir(parents=True, exist_ok=True)  # faust makes only the leaf
     app = faust.App(
         SERVICE,  # the consumer group id
         broker=broker_urls(settings.kafka_bootstrap_servers),

@@ -38,8 +38,10 @@ def test_the_setting_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert RiskSettings().datadir() == tmp_path / "risk"
 
 
-def test_faust_gets_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_faust_gets_it_and_can_create_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # a fresh stack: no .conveyor/risk yet
     chosen = settings("127.0.0.1:19092")
     app = create_app(chosen, RiskState(chosen.thresholds()), Health())
     assert Path(app.conf.datadir).resolve() == (tmp_path / chosen.datadir()).resolve()
+    app._create_directories()  # what faust does at start: mkdir without parents
+    assert (tmp_path / chosen.datadir()).is_dir()
