@@ -133,6 +133,12 @@ async def test_a_killed_service_is_restarted_and_ctrl_c_stops_in_order(tmp_path:
 
         # Ctrl+C: intake first, the other services, the broker, PostgreSQL last; all drained
         up.send_signal(signal.SIGINT)
+
+        async def stopping() -> bool:
+            return "received SIGTERM indicating exit request" in text_of(out)
+
+        await eventually(stopping, timeout_s=10, what="supervisord to begin the stop")
+        up.send_signal(signal.SIGINT)  # impatient: a second Ctrl+C must not cut it short
         assert up.wait(STOP_BOUND_S) == 0
     finally:
         if up.poll() is None:
