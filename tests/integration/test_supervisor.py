@@ -155,10 +155,12 @@ async def test_a_killed_service_is_restarted_and_ctrl_c_stops_in_order(tmp_path:
     assert not any(p.is_running() for p in after.values()), "every program has exited"
 
 
-def _supervised(tmp_path: Path, argv: list[str], start_retries: int = 3) -> Path:
+def _supervised(
+    tmp_path: Path, argv: list[str], start_retries: int = 3, *more: supervise.Program
+) -> Path:
     program = supervise.Program("flaky", argv, supervise.SERVICES, start_s=5, stop_wait_s=5)
     text = supervise.config_text(
-        [program], state_dir=tmp_path, workdir=ROOT, start_retries=start_retries
+        [program, *more], state_dir=tmp_path, workdir=ROOT, start_retries=start_retries
     )
     return supervise.write_config(text, tmp_path)
 
@@ -196,6 +198,36 @@ async def test_a_program_that_keeps_failing_to_start_is_named_until_given_up(
     assert "3 in a row" not in text, "no next try is promised after the last"
     assert "!! flaky gave up after 3 failed starts in a row: the stack runs WITHOUT it" in text
     assert f"supervisorctl -c {conf} start flaky" in text
+
+
+SLOW_TO_STOP = (  # one line: supervisord's command is one
+    "import signal, sys, time; "
+    "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(2), sys.exit(0))); time.sleep(600)"
+)
+
+
+async def test_a_stop_during_back_off_raises_no_alarm(tmp_path: Path) -> None:
+    """On a stop supervisord gives up on a program waiting to be tried again: that is no
+    failure, and no `!!` line may say so."""
+    # stopped after it, slowly, as PostgreSQL is after the services: the listener still runs
+    slow = supervise.Program("slow", [sys.executable, "-c", SLOW_TO_STOP], supervise.POSTGRES)
+    failing = [sys.executable, "-c", "raise SystemExit(3)"]
+    conf = _supervised(tmp_path, failing, 50, slow)
+    out = tmp_path / "out"
+    runner = spawn([sys.executable, "-c", RUNNER, str(conf)], out)
+    try:
+
+        async def backing_off() -> bool:  # the third failure: 3 s before the next try
+            return text_of(out).count("exited: flaky (exit status 3; not expected)") == 3
+
+        await eventually(backing_off, timeout_s=30, what="the program to back off")
+        runner.terminate()
+        assert runner.wait(30) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    text = text_of(out)
+    assert "!! flaky gave up" not in text, text
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
