@@ -9,6 +9,11 @@ when a model's schema differs from its newest snapshot, and only if the model st
 every earlier snapshot of its type (BACKWARD_TRANSITIVE: instances generated from each
 snapshot must pass :func:`registry.parse`, upcasters included). It never rewrites or
 deletes a snapshot.
+
+One tightening is not a break: refusing what PostgreSQL cannot store (a NUL character in
+a string, an integer beyond an ``integer`` or ``bigint`` column; see
+``shared.schemas.common``). No service ever processed such a message — its handler failed
+on the first write — so no reader can depend on it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from shared.schemas.common import INT32_MAX, INT64_MAX, INT64_MIN, NO_NUL
 from shared.schemas.envelope import CONTENT_TYPE, REQUIRED_HEADERS, SPEC_VERSION, Envelope
 from shared.schemas.registry import Message, all_models, parse
 from shared.schemas.topics import EXTERNAL, TOPICS, Topic
@@ -89,6 +96,28 @@ def read_registered(type_: str, data: dict[str, Any]) -> Message:
     return parse(envelope)
 
 
+STORAGE_LIMITS = (
+    ("string_pattern_mismatch", "pattern", NO_NUL),
+    ("less_than_equal", "le", INT32_MAX),
+    ("less_than_equal", "le", INT64_MAX),
+    ("greater_than_equal", "ge", INT64_MIN),
+)
+
+
+def beyond_storage(exc: BaseException) -> bool:
+    """Whether ``exc`` refused a message only for what PostgreSQL could not have stored."""
+    error = exc if isinstance(exc, ValidationError) else exc.__cause__
+    if not isinstance(error, ValidationError):
+        return False
+    return all(
+        any(
+            found["type"] == type_ and found.get("ctx", {}).get(key) == limit
+            for type_, key, limit in STORAGE_LIMITS
+        )
+        for found in error.errors()
+    )
+
+
 def incompatibility(
     snapshot: Schema,
     type_: str,
@@ -114,6 +143,8 @@ def incompatibility(
         try:
             read(type_, instance)
         except Exception as exc:
+            if beyond_storage(exc):
+                return  # never stored, so never read back: see the module's doc
             rejected.append((instance, exc))
             raise
 

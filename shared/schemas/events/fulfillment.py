@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import Money, Quantity, Reason, Value
+from shared.schemas.common import INT32_MAX, Count, Money, Quantity, Reason, Text, Value
 from shared.schemas.registry import Message, command, event
 
 TrackingStatus = Literal[
@@ -29,7 +29,7 @@ PickingStrategy = Literal["single_order", "batch", "zone", "wave"]
 
 
 class FulfillmentEvent(Message):
-    order_id: str
+    order_id: Text
     occurred_at: datetime
 
 
@@ -47,8 +47,8 @@ BACKORDER_ROUND = Field(
 class ItemCount(Value):
     """A quantity of one order line."""
 
-    line_id: str
-    sku: str
+    line_id: Text
+    sku: Text
     quantity: Quantity
 
 
@@ -58,12 +58,12 @@ class ItemCount(Value):
 class PickItem(ItemCount):
     """What to pick for one line, and where."""
 
-    location: str
+    location: Text
 
 
 class PickEvent(FulfillmentEvent):
-    task_id: str
-    warehouse_id: str
+    task_id: Text
+    warehouse_id: Text
 
 
 @event("picking.task_created.v1")
@@ -71,14 +71,14 @@ class PickTaskCreated(PickEvent):
     """A pick list for one warehouse's allocations of a confirmed order (with the zone
     strategy, one list per zone), released to the pickers."""
 
-    reservation_id: str
+    reservation_id: Text
     items: list[PickItem]
     strategy: PickingStrategy = "single_order"
-    trip_id: str | None = Field(
+    trip_id: Text | None = Field(
         default=None, description="the batch or wave this task is picked with, if any"
     )
-    zone: str | None = None
-    backorder_round: str | None = BACKORDER_ROUND
+    zone: Text | None = None
+    backorder_round: Text | None = BACKORDER_ROUND
 
 
 @event("picking.task_cancelled.v1")
@@ -93,7 +93,7 @@ class ItemPicked(PickEvent):
     """A picker confirmed the expected units of a line at a location."""
 
     item: PickItem
-    picker_id: str
+    picker_id: Text
 
 
 @event("picking.short_picked.v1")
@@ -101,8 +101,8 @@ class ShortPicked(PickEvent):
     """A picker found fewer units than expected; ``picked`` may be zero."""
 
     item: PickItem
-    picked: int = Field(ge=0)
-    picker_id: str
+    picked: Count
+    picker_id: Text
 
 
 @event("picking.completed.v1")
@@ -110,21 +110,21 @@ class PickingCompleted(PickEvent):
     """Every item of the task was picked or reported short; the tote goes to packing."""
 
     picked: list[ItemCount]
-    short_line_ids: list[str] = []
+    short_line_ids: list[Text] = []
 
 
 @command("picking.confirm_pick.v1")
 class ConfirmPick(Message):
     """A handheld confirms what was picked for one task item (0 = nothing found)."""
 
-    order_id: str
-    task_id: str
-    line_id: str
-    sku: str
-    location: str
-    quantity_picked: int = Field(ge=0)
-    picker_id: str
-    confirmation_id: str = Field(description="chosen by the device; a retry reuses it")
+    order_id: Text
+    task_id: Text
+    line_id: Text
+    sku: Text
+    location: Text
+    quantity_picked: Count
+    picker_id: Text
+    confirmation_id: Text = Field(description="chosen by the device; a retry reuses it")
     scanned_at: datetime
 
 
@@ -134,12 +134,12 @@ class ConfirmPick(Message):
 class Package(Value):
     """One box as it leaves the packing station."""
 
-    package_id: str
-    box_code: str
-    length_mm: int = Field(gt=0)
-    width_mm: int = Field(gt=0)
-    height_mm: int = Field(gt=0)
-    weight_grams: int = Field(gt=0)
+    package_id: Text
+    box_code: Text
+    length_mm: int = Field(gt=0, le=INT32_MAX)
+    width_mm: int = Field(gt=0, le=INT32_MAX)
+    height_mm: int = Field(gt=0, le=INT32_MAX)
+    weight_grams: int = Field(gt=0, le=INT32_MAX)
     items: list[ItemCount]
 
 
@@ -147,18 +147,18 @@ class Package(Value):
 class Packed(FulfillmentEvent):
     """The picked items of a warehouse are boxed and weighed, ready for a label."""
 
-    packing_id: str
-    warehouse_id: str
+    packing_id: Text
+    warehouse_id: Text
     packages: list[Package]
-    packer_id: str
-    backorder_round: str | None = BACKORDER_ROUND
+    packer_id: Text
+    backorder_round: Text | None = BACKORDER_ROUND
 
 
 class ShortLine(Value):
     """A line of a pick task that ended short."""
 
-    task_id: str
-    line_id: str
+    task_id: Text
+    line_id: Text
 
 
 @event("packing.nothing_picked.v1")
@@ -167,51 +167,51 @@ class NothingPicked(FulfillmentEvent):
     round) completed with nothing picked: there is nothing to pack or ship from it. Its
     lines' short picks say why; inventory allocates the units again or backorders them."""
 
-    packing_id: str
-    warehouse_id: str
+    packing_id: Text
+    warehouse_id: Text
     short_picks: list[ShortLine]
-    backorder_round: str | None = BACKORDER_ROUND
+    backorder_round: Text | None = BACKORDER_ROUND
 
 
 # --- shipping ---
 
 
 class ShipmentEvent(FulfillmentEvent):
-    shipment_id: str
-    carrier: str
-    tracking_number: str
+    shipment_id: Text
+    carrier: Text
+    tracking_number: Text
 
 
 class LabelledPackage(Value):
-    package_id: str
-    tracking_number: str
+    package_id: Text
+    tracking_number: Text
 
 
 @event("shipping.label_purchased.v1")
 class LabelPurchased(ShipmentEvent):
     """A carrier label was bought for the packed packages."""
 
-    service: str
+    service: Text
     packages: list[LabelledPackage]
-    label_url: str
+    label_url: Text
     cost: Money
 
 
 class ShippedPackage(Package):
     """A package with its own carrier tracking number."""
 
-    tracking_number: str
+    tracking_number: Text
 
 
 @event("shipment.dispatched.v1")
 class ShipmentDispatched(ShipmentEvent):
     """The carrier collected the packages: payment captures, inventory commits."""
 
-    warehouse_id: str
-    service: str
+    warehouse_id: Text
+    service: Text
     estimated_delivery: date | None = None
     packages: list[ShippedPackage]
-    backorder_round: str | None = BACKORDER_ROUND
+    backorder_round: Text | None = BACKORDER_ROUND
 
 
 @event("shipment.tracking_updated.v1")
@@ -219,9 +219,9 @@ class TrackingUpdated(ShipmentEvent):
     """A carrier scan, deduplicated by ``carrier_event_id``."""
 
     status: TrackingStatus
-    carrier_event_id: str
-    location: str | None = None
-    description: str = ""
+    carrier_event_id: Text
+    location: Text | None = None
+    description: Text = ""
     estimated_delivery: date | None = None
 
 
@@ -229,8 +229,8 @@ class TrackingUpdated(ShipmentEvent):
 class ShipmentDelivered(ShipmentEvent):
     """The carrier reported the shipment delivered."""
 
-    location: str | None = None
-    signed_by: str | None = None
+    location: Text | None = None
+    signed_by: Text | None = None
 
 
 @event("shipment.exception.v1")
@@ -246,12 +246,12 @@ class ShipmentException(ShipmentEvent):
 class CarrierUpdate(Message):
     """A carrier webhook call, already matched to its order by tracking number."""
 
-    order_id: str
-    carrier: str
-    tracking_number: str
-    carrier_event_id: str
+    order_id: Text
+    carrier: Text
+    tracking_number: Text
+    carrier_event_id: Text
     status: TrackingStatus
-    location: str | None = None
-    description: str = ""
+    location: Text | None = None
+    description: Text = ""
     estimated_delivery: date | None = None
     occurred_at: datetime

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import Quantity, Value
+from shared.schemas.common import INT32_MAX, Count, Quantity, Text, Value
 from shared.schemas.registry import Message, command, event
 
 ShortageCode = Literal["out_of_stock", "unknown_sku", "not_backorderable", "discontinued"]
@@ -25,17 +25,17 @@ StockSource = Literal["purchase_order", "return", "adjustment"]
 class Allocation(Value):
     """Units of one order line held in (or taken from) one warehouse."""
 
-    line_id: str
-    sku: str
-    warehouse_id: str
+    line_id: Text
+    sku: Text
+    warehouse_id: Text
     quantity: Quantity
 
 
 class BackorderedLine(Value):
     """Units of one order line waiting for stock that is not there yet."""
 
-    line_id: str
-    sku: str
+    line_id: Text
+    sku: Text
     quantity: Quantity
     expected_restock_date: date | None = None
 
@@ -43,16 +43,16 @@ class BackorderedLine(Value):
 class SkuShortage(Value):
     """Why the units of one SKU could be neither reserved nor backordered."""
 
-    sku: str
+    sku: Text
     requested: Quantity
-    available: int = Field(ge=0)
+    available: Count
     code: ShortageCode
-    message: str = ""
+    message: Text = ""
 
 
 class ReservationEvent(Message):
-    order_id: str
-    reservation_id: str
+    order_id: Text
+    reservation_id: Text
     occurred_at: datetime
 
 
@@ -72,12 +72,12 @@ class BackorderAllocated(ReservationEvent):
 
     allocations: list[Allocation]
     still_backordered: list[BackorderedLine] = []
-    short_pick_task_id: str | None = Field(
+    short_pick_task_id: Text | None = Field(
         default=None,
         description="set when this round replaces units not found in this pick task (a "
         "short pick): allocated again where available, else backordered",
     )
-    short_pick_line_id: str | None = Field(
+    short_pick_line_id: Text | None = Field(
         default=None,
         description="with short_pick_task_id: the line picked short. Inventory answers "
         "every short pick with one such event, even when nothing could be allocated or "
@@ -105,7 +105,7 @@ class BackorderAllocated(ReservationEvent):
 class InventoryReservationFailed(Message):
     """At least one line could be neither reserved nor backordered; nothing is held."""
 
-    order_id: str
+    order_id: Text
     shortages: list[SkuShortage]
     occurred_at: datetime
 
@@ -115,14 +115,14 @@ class InventoryReleased(ReservationEvent):
     """A reservation was given back (order cancelled or rejected): the stock is free again."""
 
     allocations: list[Allocation]
-    reason: str
+    reason: Text
 
 
 @event("inventory.committed.v1")
 class InventoryCommitted(ReservationEvent):
     """Reserved units left the warehouse with a dispatched shipment; on-hand went down."""
 
-    shipment_id: str
+    shipment_id: Text
     allocations: list[Allocation]
 
 
@@ -130,13 +130,13 @@ class InventoryCommitted(ReservationEvent):
 class StockReceived(Message):
     """Units were added to a warehouse's on-hand stock: a goods receipt or a restocked return."""
 
-    sku: str
-    warehouse_id: str
+    sku: Text
+    warehouse_id: Text
     quantity: Quantity
-    receipt_id: str
+    receipt_id: Text
     source: StockSource
-    order_id: str | None = Field(default=None, description="the returned order, for returns")
-    return_id: str | None = None
+    order_id: Text | None = Field(default=None, description="the returned order, for returns")
+    return_id: Text | None = None
     occurred_at: datetime
 
 
@@ -144,25 +144,27 @@ class StockReceived(Message):
 class ReceiveStock(Message):
     """Warehouse staff or a 3PL books a goods receipt; ``receipt_id`` makes retries idempotent."""
 
-    sku: str
-    warehouse_id: str
+    sku: Text
+    warehouse_id: Text
     quantity: Quantity
-    receipt_id: str
-    reference: str = Field(default="", description="purchase order or delivery note")
-    received_by: str
+    receipt_id: Text
+    reference: Text = Field(default="", description="purchase order or delivery note")
+    received_by: Text
 
 
 @event("stock.level_changed.v1", subject="sku")
 class StockLevelChanged(Message):
     """A SKU's position in one warehouse changed (reserve, release, commit or receipt)."""
 
-    sku: str
-    warehouse_id: str
-    on_hand: int = Field(ge=0)
-    reserved: int = Field(ge=0)
-    safety_stock: int = Field(ge=0)
-    available: int = Field(ge=0, description="on_hand - reserved - safety_stock, floored at 0")
+    sku: Text
+    warehouse_id: Text
+    on_hand: Count
+    reserved: Count
+    safety_stock: Count
+    available: Count = Field(description="on_hand - reserved - safety_stock, floored at 0")
     backorderable: bool
     next_restock_date: date | None = None
-    version: int = Field(ge=1, description="per SKU and warehouse; projections skip stale ones")
+    version: int = Field(
+        ge=1, le=INT32_MAX, description="per SKU and warehouse; projections skip stale ones"
+    )
     occurred_at: datetime

@@ -12,19 +12,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import Reason, Value
+from shared.schemas.common import INT32_MAX, Reason, Text, Value
 from shared.schemas.registry import Message, command, event
 
 Channel = Literal["email", "sms", "webhook", "portal"]
 
 
 class NotificationEvent(Message):
-    notification_id: str
-    order_id: str
-    customer_id: str
+    notification_id: Text
+    order_id: Text
+    customer_id: Text
     channel: Channel
-    template: str = Field(description="template name, e.g. order_shipped")
-    recipient: str = Field(description="address, phone number, URL or portal user")
+    template: Text = Field(description="template name, e.g. order_shipped")
+    recipient: Text = Field(description="address, phone number, URL or portal user")
     occurred_at: datetime
 
 
@@ -32,7 +32,7 @@ class NotificationEvent(Message):
 class NotificationSent(NotificationEvent):
     """The provider accepted the message for delivery."""
 
-    provider_message_id: str | None = None
+    provider_message_id: Text | None = None
 
 
 @event("notification.failed.v1")
@@ -40,7 +40,7 @@ class NotificationFailed(NotificationEvent):
     """The message could not be sent; ``permanent`` when retrying cannot help."""
 
     reason: Reason
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=1, le=INT32_MAX)
     permanent: bool
 
 
@@ -49,7 +49,7 @@ class ChannelPreference(Value):
 
     channel: Channel
     enabled: bool
-    destination: str | None = Field(
+    destination: Text | None = Field(
         default=None, description="phone number or webhook URL when it is not the account's"
     )
 
@@ -58,9 +58,9 @@ class ChannelPreference(Value):
 class PreferencesUpdated(Message):
     """A customer's channel preferences changed; the portal shows them from this event."""
 
-    customer_id: str
+    customer_id: Text
     channels: list[ChannelPreference]
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT32_MAX)
     occurred_at: datetime
 
 
@@ -68,6 +68,6 @@ class PreferencesUpdated(Message):
 class UpdatePreferences(Message):
     """A customer (or an agent for them) sets channel preferences in the portal."""
 
-    customer_id: str
+    customer_id: Text
     channels: list[ChannelPreference]
-    updated_by: str
+    updated_by: Text

@@ -12,55 +12,65 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import Address, Amounts, Customer, OrderLine, Reason, Value
+from shared.schemas.common import (
+    INT32_MAX,
+    Address,
+    Amounts,
+    Customer,
+    Int64,
+    OrderLine,
+    Reason,
+    Text,
+    Value,
+)
 from shared.schemas.registry import Message, command, event
 
 # --- storefront submission (structure only: business rules live in services/order) ---
 
 
 class SubmittedLine(Value):
-    sku: str
-    quantity: int
-    unit_price_minor: int
+    sku: Text
+    quantity: Int64
+    unit_price_minor: Int64
 
 
 class SubmittedAddress(Value):
-    name: str = ""
-    line1: str = ""
-    line2: str | None = None
-    city: str = ""
-    region: str | None = None
-    postal_code: str = ""
-    country: str = ""
+    name: Text = ""
+    line1: Text = ""
+    line2: Text | None = None
+    city: Text = ""
+    region: Text | None = None
+    postal_code: Text = ""
+    country: Text = ""
 
 
 class SubmittedCustomer(Value):
-    customer_id: str = ""
-    email: str = ""
-    name: str | None = None
+    customer_id: Text = ""
+    email: Text = ""
+    name: Text | None = None
 
 
 class PaymentInstrument(Value):
-    method: str = "card"
-    token: str = Field(description="gateway token; the sandbox gateway reads outcomes from it")
+    method: Text = "card"
+    token: Text = Field(description="gateway token; the sandbox gateway reads outcomes from it")
 
 
 @command("order.submit.v1", subject="storefront_reference")
 class SubmitOrder(Message):
     """A storefront asks for an order. Resubmitting the same reference yields the same order."""
 
-    storefront_id: str
-    storefront_reference: str
+    storefront_id: Text
+    storefront_reference: Text
     customer: SubmittedCustomer
     lines: list[SubmittedLine]
-    currency: str
+    currency: Text
     shipping_address: SubmittedAddress
     billing_address: SubmittedAddress | None = None
-    shipping_minor: int = 0
-    tax_minor: int = 0
-    discount_minor: int = 0
-    total_minor: int
-    service_level: str = "standard"
+    shipping_minor: Int64 = 0
+    tax_minor: Int64 = 0
+    discount_minor: Int64 = 0
+    total_minor: Int64
+    service_level: Text = "standard"
     payment: PaymentInstrument | None = None
     submitted_at: datetime | None = None
 
@@ -69,22 +79,24 @@ class SubmitOrder(Message):
 
 
 class OrderEvent(Message):
-    order_id: str
-    order_version: int = Field(ge=1, description="the order's version after this change")
+    order_id: Text
+    order_version: int = Field(
+        ge=1, le=INT32_MAX, description="the order's version after this change"
+    )
     occurred_at: datetime
 
 
 @event("order.placed.v1")
 class OrderPlaced(OrderEvent):
-    storefront_id: str
-    storefront_reference: str
+    storefront_id: Text
+    storefront_reference: Text
     customer: Customer
     lines: list[OrderLine]
-    currency: str
+    currency: Text
     amounts: Amounts
     shipping_address: Address
     billing_address: Address | None = None
-    service_level: str
+    service_level: Text
     payment: PaymentInstrument | None = None
 
 
@@ -92,9 +104,9 @@ class OrderPlaced(OrderEvent):
 class OrderRejected(OrderEvent):
     """The submission failed validation; nothing else will happen to this order."""
 
-    storefront_id: str
-    storefront_reference: str
-    customer_id: str | None = None
+    storefront_id: Text
+    storefront_reference: Text
+    customer_id: Text | None = None
     reasons: list[Reason]
 
 
@@ -109,9 +121,9 @@ class OrderAwaitingReview(OrderEvent):
 class OrderConfirmed(OrderEvent):
     """Payment authorized, stock reserved (or backordered), risk passed."""
 
-    authorization_id: str
-    reservation_id: str
-    backordered_skus: list[str] = []
+    authorization_id: Text
+    reservation_id: Text
+    backordered_skus: list[Text] = []
     expected_ship_date: date | None = None
 
 
@@ -130,12 +142,12 @@ class OrderPickingStarted(OrderEvent):
 
 @event("order.packed.v1")
 class OrderPacked(OrderEvent):
-    package_count: int = Field(ge=1)
+    package_count: int = Field(ge=1, le=INT32_MAX)
 
 
 @event("order.shipped.v1")
 class OrderShipped(OrderEvent):
-    shipment_ids: list[str]
+    shipment_ids: list[Text]
     estimated_delivery: date | None = None
 
 
@@ -161,17 +173,17 @@ class OrderCompleted(OrderEvent):
 class CancelOrder(Message):
     """Customer or staff asks to cancel; allowed until picking starts."""
 
-    order_id: str
+    order_id: Text
     requested_by: Literal["customer", "staff"]
-    actor_id: str
-    reason: str = ""
+    actor_id: Text
+    reason: Text = ""
 
 
 @command("order.review_decide.v1")
 class DecideReview(Message):
     """Staff releases or rejects an order held for risk review."""
 
-    order_id: str
+    order_id: Text
     decision: Literal["release", "reject"]
-    staff_id: str
-    note: str = ""
+    staff_id: Text
+    note: Text = ""

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import Money, Quantity, Reason, Value
+from shared.schemas.common import Money, Quantity, Reason, Text, Value
 from shared.schemas.registry import Message, command, event
 
 ReturnReason = Literal[
@@ -33,26 +33,26 @@ Condition = Literal["resellable", "opened", "damaged", "defective", "missing"]
 class ReturnLine(Value):
     """Units of one order line the customer sends back, and why."""
 
-    line_id: str
-    sku: str
+    line_id: Text
+    sku: Text
     quantity: Quantity
     reason: ReturnReason
-    comment: str = ""
+    comment: Text = ""
 
 
 class ExchangeLine(Value):
     """What the customer wants instead of a returned line."""
 
-    line_id: str = Field(description="the returned order line")
-    sku: str
+    line_id: Text = Field(description="the returned order line")
+    sku: Text
     quantity: Quantity
 
 
 class ReceivedLine(Value):
     """Units of one line that arrived at the warehouse, and their condition."""
 
-    line_id: str
-    sku: str
+    line_id: Text
+    sku: Text
     quantity: Quantity
     condition: Condition
 
@@ -62,14 +62,14 @@ class InspectedLine(ReceivedLine):
 
 
 class RestockedLine(Value):
-    line_id: str
-    sku: str
+    line_id: Text
+    sku: Text
     quantity: Quantity
 
 
 class ReturnEvent(Message):
-    order_id: str
-    return_id: str
+    order_id: Text
+    return_id: Text
     occurred_at: datetime
 
 
@@ -80,7 +80,7 @@ class ReturnEvent(Message):
 class ReturnRequested(ReturnEvent):
     """A customer or agent asked to return lines of a delivered order."""
 
-    customer_id: str
+    customer_id: Text
     lines: list[ReturnLine]
     resolution: Resolution
     exchange_lines: list[ExchangeLine] = []
@@ -90,10 +90,10 @@ class ReturnRequested(ReturnEvent):
 class ReturnApproved(ReturnEvent):
     """The return was accepted (automatically or by staff); the customer may send it."""
 
-    rma_number: str
-    approved_by: str
-    return_carrier: str | None = None
-    return_tracking_number: str | None = None
+    rma_number: Text
+    approved_by: Text
+    return_carrier: Text | None = None
+    return_tracking_number: Text | None = None
     expires_at: datetime | None = None
 
 
@@ -102,32 +102,32 @@ class ReturnRejected(ReturnEvent):
     """The return was refused (outside the window, not returnable, staff decision)."""
 
     reasons: list[Reason]
-    rejected_by: str
+    rejected_by: Text
 
 
 @event("returns.received.v1")
 class ReturnReceived(ReturnEvent):
     """The returned parcel arrived at a warehouse."""
 
-    warehouse_id: str
+    warehouse_id: Text
     lines: list[ReceivedLine]
-    received_by: str
+    received_by: Text
 
 
 @event("returns.inspected.v1")
 class ReturnInspected(ReturnEvent):
     """Each received line was graded; only resellable units are restocked."""
 
-    warehouse_id: str
+    warehouse_id: Text
     lines: list[InspectedLine]
-    inspected_by: str
+    inspected_by: Text
 
 
 @event("returns.refund_requested.v1")
 class ReturnRefundRequested(ReturnEvent):
     """The refund for inspected lines was asked of payment (``payment.refund`` command)."""
 
-    refund_id: str
+    refund_id: Text
     amount: Money
 
 
@@ -135,7 +135,7 @@ class ReturnRefundRequested(ReturnEvent):
 class ExchangeCreated(ReturnEvent):
     """Replacement items are due; services/order places the replacement order."""
 
-    exchange_id: str
+    exchange_id: Text
     lines: list[ExchangeLine]
 
 
@@ -143,7 +143,7 @@ class ExchangeCreated(ReturnEvent):
 class ReturnRestocked(ReturnEvent):
     """Resellable returned units go back to stock; services/inventory books them."""
 
-    warehouse_id: str
+    warehouse_id: Text
     lines: list[RestockedLine]
 
 
@@ -153,7 +153,7 @@ class ReturnCompleted(ReturnEvent):
 
     outcome: Literal["refunded", "exchanged", "closed"]
     refunded: Money | None = None
-    exchange_id: str | None = None
+    exchange_id: Text | None = None
 
 
 # --- commands ---
@@ -163,33 +163,33 @@ class ReturnCompleted(ReturnEvent):
 class RequestReturn(Message):
     """A customer or support agent asks to return lines; ``return_id`` is chosen by the caller."""
 
-    order_id: str
-    return_id: str
-    customer_id: str
+    order_id: Text
+    return_id: Text
+    customer_id: Text
     lines: list[ReturnLine]
     resolution: Resolution
     exchange_lines: list[ExchangeLine] = []
     requested_by: Literal["customer", "staff"]
-    actor_id: str
+    actor_id: Text
 
 
 @command("returns.decide.v1")
 class DecideReturn(Message):
     """Staff approve or reject a return that needs a human decision."""
 
-    order_id: str
-    return_id: str
+    order_id: Text
+    return_id: Text
     decision: Literal["approve", "reject"]
-    staff_id: str
-    note: str = ""
+    staff_id: Text
+    note: Text = ""
 
 
 @command("returns.receive.v1")
 class ReceiveReturn(Message):
     """Warehouse staff book a returned parcel and grade each line."""
 
-    order_id: str
-    return_id: str
-    warehouse_id: str
+    order_id: Text
+    return_id: Text
+    warehouse_id: Text
     lines: list[ReceivedLine]
-    received_by: str
+    received_by: Text

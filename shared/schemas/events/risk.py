@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.schemas.common import Reason
+from shared.schemas.common import Reason, Text
 from shared.schemas.registry import Message, event
 
 
@@ -18,9 +18,9 @@ from shared.schemas.registry import Message, event
 class RiskAssessed(Message):
     """The check scored an order after ``order.placed``: pass, hold for review, or reject."""
 
-    order_id: str
-    assessment_id: str
-    customer_id: str | None = None
+    order_id: Text
+    assessment_id: Text
+    customer_id: Text | None = None
     verdict: Literal["pass", "review", "reject"]
     score: int = Field(ge=0, le=100, description="0 = no sign of fraud, 100 = certain fraud")
     reasons: list[Reason] = []
