@@ -19,14 +19,16 @@ from services.fulfillment.picking import domain, scans, store
 from services.fulfillment.picking.domain import TaskStatus
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
+from shared.schemas.common import INT32_MAX, Reason, Text
 
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+Id = Annotated[Text, Field(min_length=1, max_length=200)]
+Units = Annotated[int, Field(ge=0, le=INT32_MAX)]
 
 
 class ScanBody(BaseModel):
     sku: Id
     location: Id
-    quantity: int = Field(ge=0, description="units taken from the bin by this scan")
+    quantity: Units = Field(description="units taken from the bin by this scan")
     picker_id: Id
     confirmation_id: Id = Field(description="chosen by the device; a retry reuses it")
     line_id: Id | None = Field(None, description="which line, if the SKU is on several")
@@ -37,7 +39,7 @@ class ShortBody(BaseModel):
     sku: Id
     picker_id: Id
     confirmation_id: Id
-    found: int = Field(0, ge=0, description="units found now, besides those scanned before")
+    found: Units = Field(0, description="units found now, besides those scanned before")
     location: Id | None = Field(None, description="defaults to the item's bin")
     line_id: Id | None = None
 
@@ -94,6 +96,10 @@ def _view(stored: store.StoredTask) -> TaskView:
     )
 
 
+class TaskNotFound(BaseModel):
+    detail: Reason
+
+
 REJECTIONS: dict[int | str, dict[str, Any]] = {
     404: {"model": scans.ScanReceipt, "description": "no such task (code task_not_found)"},
     409: {"model": scans.ScanReceipt, "description": "task or line closed; id reused"},
@@ -122,7 +128,7 @@ def router(ctx: ServiceContext) -> APIRouter:
             found = await store.open_tasks(conn, warehouse_id, wanted, limit)
         return [_view(t) for t in found]
 
-    @api.get("/tasks/{task_id}", responses={404: {"description": "no such task"}})
+    @api.get("/tasks/{task_id}", responses={404: {"model": TaskNotFound}})
     async def task(task_id: str) -> TaskView:
         async with ctx.pool.acquire() as conn:
             found = await store.load_tasks(conn, [task_id])

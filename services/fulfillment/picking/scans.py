@@ -4,7 +4,8 @@ commands and the simulated picker.
 Inside the caller's unit of work: lock the tasks, look up each confirmation id (a retry
 gets the stored receipt back), apply the rules, write the progress, the confirmations
 (accepted or not) and the events — ``item_picked`` or ``short_picked`` when a line ends,
-``completed`` once when the task does. A rejected confirmation changes no task.
+``completed`` once when the task does. A rejected confirmation changes no task; one for a
+task that does not exist is answered (404) but not recorded.
 """
 
 from __future__ import annotations
@@ -206,10 +207,12 @@ async def confirm_scans(
                 confirmation_id=request.confirmation_id,
                 source=request.source,
             )
+        receipts.append(receipt)
+        if task is None:
+            continue  # nothing to attach it to: refused, not recorded
         row = _record(request, receipt)
         rows.append(row)
         seen[request.confirmation_id] = row  # the same id again in this batch: a replay
-        receipts.append(receipt)
     await store.save_progress(conn, list(changed.values()), now)
     await store.insert_confirmations(conn, rows)
     first_time = await store.insert_completions(
