@@ -26,6 +26,23 @@ class OrderReceipt(BaseModel):
     track: str  # portal path that waits until this write is visible
 
 
+class Conflict(BaseModel):
+    detail: Reason
+
+
+CONFLICTS = (
+    "The storefront reference was already submitted with a different body "
+    "(reference_conflict), or the Idempotency-Key was used with a different body "
+    "(idempotency_key_reused) or is in use by a concurrent request (idempotency_key_in_use)"
+)
+KEY_REUSED = "Idempotency-Key was already used with a different body"
+KEY_IN_USE = "Idempotency-Key is in use by a concurrent request"
+
+
+def _conflict(code: str, field: str, message: str) -> HTTPException:
+    return HTTPException(409, Reason(code=code, field=field, message=message).model_dump())
+
+
 def _receipt(row: store.OrderRow, *, resubmission: bool) -> OrderReceipt:
     return OrderReceipt(
         order_id=row.order_id,
@@ -44,9 +61,22 @@ def router(ctx: ServiceContext) -> APIRouter:
         "/orders",
         status_code=201,
         responses={
-            200: {"description": "Already submitted: the existing order"},
-            409: {"description": "Idempotency-Key reused with a different body"},
-            422: {"description": "Rejected: the receipt lists machine-readable reasons"},
+            200: {"model": OrderReceipt, "description": "Already submitted: the existing order"},
+            409: {"model": Conflict, "description": CONFLICTS},
+            422: {
+                "description": "Rejected: the receipt lists machine-readable reasons; or the "
+                "body is not an order.submit.v1 payload (FastAPI's validation detail)",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/OrderReceipt"},
+                                {"$ref": "#/components/schemas/HTTPValidationError"},
+                            ]
+                        }
+                    }
+                },
+            },
         },
     )
     async def submit_order(
@@ -72,8 +102,11 @@ def router(ctx: ServiceContext) -> APIRouter:
                 else None
             )
             if prior is not None and prior[0] != request_hash:
-                raise HTTPException(409, "Idempotency-Key was already used with a different body")
-            row, created = await handlers.submit_order(uow, body, request)
+                raise _conflict("idempotency_key_reused", "Idempotency-Key", KEY_REUSED)
+            submitted = await handlers.submit_order(uow, body, request)
+            if submitted.conflict is not None:
+                raise HTTPException(409, submitted.conflict.model_dump())
+            row = submitted.order
             if (
                 idempotency_key
                 and prior is None
@@ -82,8 +115,8 @@ def router(ctx: ServiceContext) -> APIRouter:
                 )
             ):
                 # a concurrent request took the key first; the transaction rolls back
-                raise HTTPException(409, "Idempotency-Key is in use by a concurrent request")
-        resubmission = not created
+                raise _conflict("idempotency_key_in_use", "Idempotency-Key", KEY_IN_USE)
+        resubmission = not submitted.created
         if row.status == OrderStatus.REJECTED:
             response.status_code = 422
         elif resubmission:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.order import domain, store
@@ -43,17 +44,23 @@ from shared.schemas.events.risk import RiskAssessed
 log = get_logger(__name__)
 
 
-async def submit_order(
-    uow: UnitOfWork, cmd: SubmitOrder, cause: Envelope | None
-) -> tuple[store.OrderRow, bool]:
-    """Place or reject a storefront order; a resubmission returns the existing order.
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a submission: the order it is about, whether this call created it,
+    and, when it reused a placed reference with another body, why it was refused."""
 
-    Returns the order and whether this call created it.
-    """
+    order: store.OrderRow
+    created: bool
+    conflict: Reason | None = None
+
+
+async def submit_order(uow: UnitOfWork, cmd: SubmitOrder, cause: Envelope | None) -> Submitted:
+    """Place or reject a storefront order; a resubmission returns the existing order, a
+    different body under the same reference is refused (nothing written)."""
     order_id = domain.order_id_for(cmd.storefront_id, cmd.storefront_reference)
     existing = await store.get_order(uow.conn, order_id)
     if existing is not None:
-        return existing, False
+        return await _again(uow, existing, cmd)
     decision = domain.validate_submission(cmd)
     now = datetime.now(UTC)
     common = dict(
@@ -98,14 +105,40 @@ async def submit_order(
     if not inserted:  # a concurrent submission of the same reference won the insert
         row = await store.get_order(uow.conn, order_id)
         assert row is not None
-        return row, False
+        return await _again(uow, row, cmd)
     await uow.emit(event, cause=cause)
-    return store.OrderRow(order_id, status, 1, reasons), True
+    return Submitted(store.OrderRow(order_id, status, 1, reasons), created=True)
+
+
+async def _again(uow: UnitOfWork, existing: store.OrderRow, cmd: SubmitOrder) -> Submitted:
+    placed = await store.placed_submission(uow.conn, existing.order_id)
+    assert placed is not None
+    conflict = domain.reference_conflict(placed, cmd, existing.order_id)
+    return Submitted(existing, created=False, conflict=conflict)
 
 
 async def on_submit_order(uow: UnitOfWork, message: Message, envelope: Envelope) -> None:
+    """Over Kafka a refused resubmission is answered with ``order.rejected.v1``: it names
+    the existing order at its current version, so projections of the order ignore it."""
     assert isinstance(message, SubmitOrder)
-    await submit_order(uow, message, envelope)
+    submitted = await submit_order(uow, message, envelope)
+    if submitted.conflict is None:
+        return
+    order, reason = submitted.order, submitted.conflict
+    log.info("order.resubmission_refused", order_id=order.order_id, code=reason.code)
+    await store.record_refusal(
+        uow.conn, envelope.id, order.order_id, envelope.type, reason.code, reason.message
+    )
+    refused = OrderRejected(
+        order_id=order.order_id,
+        order_version=order.version,
+        occurred_at=datetime.now(UTC),
+        storefront_id=message.storefront_id,
+        storefront_reference=message.storefront_reference,
+        customer_id=message.customer.customer_id or None,
+        reasons=[reason],
+    )
+    await uow.emit(refused, cause=envelope)
 
 
 async def on_saga_steps(uow: UnitOfWork, events: Sequence[tuple[Message, Envelope]]) -> None:

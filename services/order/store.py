@@ -10,6 +10,7 @@ import asyncpg
 
 from services.order.domain import Order, OrderStatus, Progress
 from shared.schemas.common import Reason
+from shared.schemas.events.order import SubmitOrder
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ async def get_order(conn: asyncpg.Connection, order_id: str) -> OrderRow | None:
         "SELECT order_id, status, version, reasons FROM orders WHERE order_id = $1", order_id
     )
     return _row(record) if record else None
+
+
+async def placed_submission(conn: asyncpg.Connection, order_id: str) -> SubmitOrder | None:
+    """The submission an order was created from."""
+    raw = await conn.fetchval("SELECT submission FROM orders WHERE order_id = $1", order_id)
+    return SubmitOrder.model_validate_json(raw) if raw is not None else None
 
 
 async def insert_order(

@@ -16,6 +16,12 @@ from pydantic import BaseModel
 from shared.runtime.edge import EdgeSettings, RefuseNul, document_edge
 
 
+class ErrorDetail(BaseModel):
+    """The body of an ``HTTPException``: what went wrong, in words."""
+
+    detail: str
+
+
 class Liveness(BaseModel):
     status: str
     service: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from services.order.domain import order_id_for
 from tests.factories import submission
 from tests.integration.harness import Stack, data, eventually, header
@@ -31,6 +33,39 @@ async def test_duplicate_delivery_has_one_effect(stack: Stack) -> None:
     assert [e["order_id"] for e in events] == [order_id_for("test-shop", "DUP-1")]
     rows = await stack.query("SELECT count(*) AS n FROM order_service.orders")
     assert rows[0]["n"] == 1
+
+
+async def test_a_conflicting_resubmission_is_rejected_not_applied(stack: Stack) -> None:
+    """The same reference with another body is order.rejected (reference_conflict), as
+    HTTP answers 409; only a new submitted_at is still a plain resubmission."""
+    order = await stack.start("order")
+    first = submission("CONFLICT-1", submitted_at=datetime(2026, 1, 1, tzinfo=UTC))
+    retried = submission("CONFLICT-1", submitted_at=datetime(2026, 1, 2, tzinfo=UTC))
+    negative = [{"sku": "MUG-BLUE", "quantity": -2, "unit_price_minor": 1250}]
+    changed = submission("CONFLICT-1", lines=negative)
+    await stack.publish_messages("order.commands", [first, retried])
+    [conflicting] = await stack.publish_messages("order.commands", [changed])
+
+    async def all_consumed() -> bool:
+        return await order.metric("conveyor_events_consumed_total", outcome="handled") == 3
+
+    await eventually(all_consumed, what="3 submissions handled")
+    placed, refused = (data(r) for r in await stack.wait_for_records("order.events", 2))
+    order_id = order_id_for("test-shop", "CONFLICT-1")
+    assert (placed["order_id"], placed["order_version"]) == (order_id, 1)
+    assert (refused["order_id"], refused["order_version"]) == (order_id, 1)  # not newer
+    assert [r["code"] for r in refused["reasons"]] == ["reference_conflict"]
+    assert refused["storefront_reference"] == "CONFLICT-1"
+    [record] = [r for r in await stack.read_topic("order.events") if data(r) == refused]
+    assert (header(record, "ce_type"), header(record, "causation_id")) == (
+        "order.rejected.v1",
+        conflicting,
+    )
+    rows = await stack.query("SELECT status, submission FROM order_service.orders")
+    assert [r["status"] for r in rows] == ["placed"]
+    assert '"quantity": -2' not in rows[0]["submission"]
+    refusals = await stack.query("SELECT event_id, code FROM order_service.refused_requests")
+    assert [(r["event_id"], r["code"]) for r in refusals] == [(conflicting, "reference_conflict")]
 
 
 async def test_killed_after_db_commit_before_offset_commit(stack: Stack) -> None:

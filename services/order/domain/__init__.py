@@ -16,10 +16,12 @@ from services.order.domain.submission import (
     MAX_QUANTITY_PER_LINE,
     ORDER_NAMESPACE,
     REASON_CODES,
+    REFERENCE_CONFLICT,
     SERVICE_LEVELS,
     Accepted,
     Rejected,
     order_id_for,
+    reference_conflict,
     validate_submission,
 )
 
@@ -28,6 +30,7 @@ __all__ = [
     "MAX_QUANTITY_PER_LINE",
     "ORDER_NAMESPACE",
     "REASON_CODES",
+    "REFERENCE_CONFLICT",
     "SERVICE_LEVELS",
     "TERMINAL",
     "TRANSITIONS",
@@ -48,6 +51,7 @@ __all__ = [
     "order_id_for",
     "record",
     "record_progress",
+    "reference_conflict",
     "transition",
     "validate_submission",
 ]

@@ -31,6 +31,28 @@ def order_id_for(storefront_id: str, storefront_reference: str) -> str:
     return str(uuid.uuid5(ORDER_NAMESPACE, name))
 
 
+# --- the same reference again ---
+
+REFERENCE_CONFLICT = "reference_conflict"
+
+
+def reference_conflict(placed: SubmitOrder, again: SubmitOrder, order_id: str) -> Reason | None:
+    """Why ``again`` is not a resubmission of ``placed`` (same storefront reference), or None.
+
+    A resubmission carries the same order; only when it was sent (``submitted_at``) may
+    differ. Another body under a reference already used is refused, never applied.
+    """
+    unsent = {"submitted_at": None}
+    if placed.model_copy(update=unsent) == again.model_copy(update=unsent):
+        return None
+    return Reason(
+        code=REFERENCE_CONFLICT,
+        field="storefront_reference",
+        message=f"storefront reference {again.storefront_reference!r} was already submitted "
+        f"as order {order_id} with a different body",
+    )
+
+
 # --- submission validation ---
 
 MAX_LINES = 200

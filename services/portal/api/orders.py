@@ -14,15 +14,18 @@ from collections.abc import AsyncIterable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from services.portal import store
 from services.portal.domain import OrderView
+from shared.runtime.http import ErrorDetail
 from shared.runtime.notify import ChangeFeed
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
+from shared.schemas.common import Text
 from shared.schemas.events.order import CancelOrder
 
 MAX_WAIT_MS = 30_000
@@ -73,8 +76,8 @@ class OrderPage(BaseModel):
 
 
 class CancelRequest(BaseModel):
-    customer_id: str
-    reason: str = ""
+    customer_id: Text
+    reason: Text = ""
 
 
 class CancelAccepted(BaseModel):
@@ -120,7 +123,10 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
                     await asyncio.wait_for(changed.wait(), remaining)
                 changed.clear()
 
-    @api.get("/orders/{order_id}", responses={404: {"description": "No such order (yet)"}})
+    @api.get(
+        "/orders/{order_id}",
+        responses={404: {"description": "No such order (yet)", "model": ErrorDetail}},
+    )
     async def get_order(
         order_id: str,
         response: Response,
@@ -138,19 +144,34 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
         response.headers["Conveyor-Caught-Up"] = str(view.version >= min_version).lower()
         return await tracking(view)
 
-    @api.get("/orders/{order_id}/stream", response_class=EventSourceResponse)
-    async def stream_order(order_id: str) -> AsyncIterable[ServerSentEvent]:
-        """Server-sent events: the order now, then again at every change (event ``order``)."""
+    async def known_order(order_id: str) -> OrderView:
+        view = await store.get_view(ctx.pool, order_id)
+        if view is None:
+            raise HTTPException(404, f"order {order_id} not found")
+        return view
+
+    @api.get(
+        "/orders/{order_id}/stream",
+        response_class=EventSourceResponse,
+        responses={404: {"description": "No such order (yet)", "model": ErrorDetail}},
+    )
+    async def stream_order(
+        order_id: str,
+        first: OrderView = Depends(known_order),  # a closure: Annotated cannot name it
+    ) -> AsyncIterable[ServerSentEvent]:
+        """Server-sent events: the order now, then again at every change (event ``order``).
+        An order the portal has not seen is ``404`` at once, as ``GET /orders/{id}``."""
         shown: tuple[int, datetime] | None = None
         async with feed.watch(order_id) as changed:
+            view: OrderView | None = first
             while True:
-                view = await store.get_view(ctx.pool, order_id)
                 if view is not None and (view.version, view.updated_at) != shown:
                     shown = (view.version, view.updated_at)
                     body = await tracking(view)
                     yield ServerSentEvent(data=body, event="order", id=str(view.version))
                 await changed.wait()
                 changed.clear()
+                view = await store.get_view(ctx.pool, order_id)
 
     @api.get("/customers/{customer_id}/orders")
     async def customer_orders(
@@ -168,7 +189,10 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
     @api.post(
         "/orders/{order_id}/cancel",
         status_code=202,
-        responses={404: {"description": "No such order"}, 409: {"description": "Too late"}},
+        responses={
+            404: {"description": "No such order", "model": ErrorDetail},
+            409: {"description": "Too late", "model": ErrorDetail},
+        },
     )
     async def cancel_order(order_id: str, body: CancelRequest) -> CancelAccepted:
         """Ask to cancel (allowed until picking starts); the order service decides."""
@@ -204,4 +228,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         placed_at, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(placed_at), order_id
     except ValueError as exc:
-        raise HTTPException(422, "cursor is not a next_cursor this API returned") from exc
+        error = {
+            "type": "value_error",
+            "loc": ["query", "cursor"],
+            "msg": "cursor is not a next_cursor this API returned",
+            "input": cursor,
+        }
+        raise RequestValidationError([error]) from exc

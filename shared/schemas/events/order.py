@@ -102,7 +102,10 @@ class OrderPlaced(OrderEvent):
 
 @event("order.rejected.v1")
 class OrderRejected(OrderEvent):
-    """The submission failed validation; nothing else will happen to this order."""
+    """A submission was refused: it failed validation (nothing else will happen to this
+    order), or it reused the reference of an order already submitted with another body
+    (reason ``reference_conflict``: the event names that order at its current version, which
+    goes on unchanged)."""
 
     storefront_id: Text
     storefront_reference: Text

@@ -12,6 +12,7 @@ from services.order.domain import (
     MAX_LINES,
     MAX_QUANTITY_PER_LINE,
     REASON_CODES,
+    REFERENCE_CONFLICT,
     TERMINAL,
     TRANSITIONS,
     Accepted,
@@ -20,6 +21,7 @@ from services.order.domain import (
     Rejected,
     can_cancel,
     order_id_for,
+    reference_conflict,
     transition,
     validate_submission,
 )
@@ -339,3 +341,18 @@ def test_can_cancel_exactly_before_picking() -> None:
     assert cancellable == {S.PLACED, S.AWAITING_REVIEW, S.CONFIRMED}
     for status in cancellable:
         assert transition(status, S.CANCELLED) is S.CANCELLED
+
+
+def test_the_same_reference_with_another_body_is_a_conflict_not_a_resubmission() -> None:
+    placed = SubmitOrder.model_validate(valid())
+    sent_again = SubmitOrder.model_validate({**valid(), "submitted_at": "2026-01-02T00:00:00Z"})
+    changed = valid()
+    changed["lines"][0]["quantity"] = -1
+    order_id = order_id_for(placed.storefront_id, placed.storefront_reference)
+
+    assert reference_conflict(placed, placed, order_id) is None
+    assert reference_conflict(placed, sent_again, order_id) is None  # only when it was sent
+    conflict = reference_conflict(placed, SubmitOrder.model_validate(changed), order_id)
+    assert conflict is not None
+    assert (conflict.code, conflict.field) == (REFERENCE_CONFLICT, "storefront_reference")
+    assert order_id in conflict.message
