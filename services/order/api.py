@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from services.order import handlers, store
 from services.order.domain import OrderStatus
+from shared.runtime.http import answer_or_invalid
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
 from shared.schemas import Envelope
@@ -63,20 +64,11 @@ def router(ctx: ServiceContext) -> APIRouter:
         responses={
             200: {"model": OrderReceipt, "description": "Already submitted: the existing order"},
             409: {"model": Conflict, "description": CONFLICTS},
-            422: {
-                "description": "Rejected: the receipt lists machine-readable reasons; or the "
-                "body is not an order.submit.v1 payload (FastAPI's validation detail)",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "anyOf": [
-                                {"$ref": "#/components/schemas/OrderReceipt"},
-                                {"$ref": "#/components/schemas/HTTPValidationError"},
-                            ]
-                        }
-                    }
-                },
-            },
+            422: answer_or_invalid(
+                OrderReceipt,
+                "Rejected: the receipt lists machine-readable reasons; or the body is not "
+                "an order.submit.v1 payload (FastAPI's validation detail)",
+            ),
         },
     )
     async def submit_order(

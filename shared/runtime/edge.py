@@ -56,31 +56,37 @@ def _nul_in(scope: Scope) -> str | None:
     return None
 
 
+DETAIL = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+UNREADABLE = {
+    "description": "The body could not be read (not UTF-8)",
+    "content": {"application/json": {"schema": DETAIL}},
+}
 TOO_LARGE = {
     "description": "The body is larger than CONVEYOR_MAX_BODY_BYTES (a plain-text answer "
     "when Content-Length said so, JSON when the bytes read went over)",
     "content": {
         "text/plain": {"schema": {"type": "string"}},
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"detail": {"type": "string"}},
-                "required": ["detail"],
-            }
-        },
+        "application/json": {"schema": DETAIL},
     },
 }
 
 
 def document_edge(openapi: dict[str, Any]) -> dict[str, Any]:
     """Say in an OpenAPI document what the edge refuses: string parameters take no NUL,
-    an operation with a body may answer ``413``."""
+    an operation with a body may answer ``413``, and ``400`` (FastAPI's answer to a body
+    that is not UTF-8)."""
     for path_item in openapi.get("paths", {}).values():
         for operation in path_item.values():
             for parameter in operation.get("parameters", []):
                 _refuse_nul(parameter.get("schema", {}))
             if "requestBody" in operation:
-                operation.setdefault("responses", {}).setdefault("413", TOO_LARGE)
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("400", UNREADABLE)
+                responses.setdefault("413", TOO_LARGE)
     return openapi
 
 

@@ -13,13 +13,21 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from shared.runtime.edge import EdgeSettings, RefuseNul, document_edge
+from shared.runtime.edge import DETAIL, EdgeSettings, RefuseNul, document_edge
 
 
-class ErrorDetail(BaseModel):
-    """The body of an ``HTTPException``: what went wrong, in words."""
+def error_response(description: str) -> dict[str, Any]:
+    """For ``responses=``: an ``HTTPException``'s JSON answer, ``{"detail": "..."}``,
+    whatever media type the route itself answers with (e.g. an event stream)."""
+    return {"description": description, "content": {"application/json": {"schema": DETAIL}}}
 
-    detail: str
+
+def answer_or_invalid(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """For ``responses=``: a status a route answers with ``model``, which FastAPI also uses
+    for a request that fails validation (``HTTPValidationError``)."""
+    refs = [f"#/components/schemas/{name}" for name in (model.__name__, "HTTPValidationError")]
+    schema = {"anyOf": [{"$ref": ref} for ref in refs]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 class Liveness(BaseModel):

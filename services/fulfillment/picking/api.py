@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from services.fulfillment.picking import domain, scans, store
 from services.fulfillment.picking.domain import TaskStatus
+from shared.runtime.http import answer_or_invalid
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
 from shared.schemas.common import INT32_MAX, Reason, Text
@@ -103,7 +104,9 @@ class TaskNotFound(BaseModel):
 REJECTIONS: dict[int | str, dict[str, Any]] = {
     404: {"model": scans.ScanReceipt, "description": "no such task (code task_not_found)"},
     409: {"model": scans.ScanReceipt, "description": "task or line closed; id reused"},
-    422: {"model": scans.ScanReceipt, "description": "mis-pick: SKU, location or quantity"},
+    422: answer_or_invalid(
+        scans.ScanReceipt, "mis-pick: SKU, location or quantity; or not a scan at all"
+    ),
 }
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from services.portal import domain, store
-from shared.runtime.http import ErrorDetail
+from shared.runtime.http import error_response
 from shared.runtime.service import ServiceContext
 
 
@@ -44,9 +44,7 @@ class WarehousePage(BaseModel):
 def router(ctx: ServiceContext) -> APIRouter:
     api = APIRouter(tags=["inventory"])
 
-    @api.get(
-        "/inventory/{sku}", responses={404: {"description": "Unknown SKU", "model": ErrorDetail}}
-    )
+    @api.get("/inventory/{sku}", responses={404: error_response("Unknown SKU")})
     async def sku_availability(sku: str) -> SkuAvailability:
         """Available to promise in total and per warehouse, with backorder and restock dates."""
         positions = await store.positions_for_sku(ctx.pool, sku)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from services.portal import store
 from services.portal.domain import OrderView
-from shared.runtime.http import ErrorDetail
+from shared.runtime.http import error_response
 from shared.runtime.notify import ChangeFeed
 from shared.runtime.service import ServiceContext
 from shared.runtime.uow import unit_of_work
@@ -125,7 +125,7 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
 
     @api.get(
         "/orders/{order_id}",
-        responses={404: {"description": "No such order (yet)", "model": ErrorDetail}},
+        responses={404: error_response("No such order (yet)")},
     )
     async def get_order(
         order_id: str,
@@ -153,7 +153,7 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
     @api.get(
         "/orders/{order_id}/stream",
         response_class=EventSourceResponse,
-        responses={404: {"description": "No such order (yet)", "model": ErrorDetail}},
+        responses={404: error_response("No such order (yet)")},
     )
     async def stream_order(
         order_id: str,
@@ -190,8 +190,8 @@ def router(ctx: ServiceContext, feed: ChangeFeed) -> APIRouter:
         "/orders/{order_id}/cancel",
         status_code=202,
         responses={
-            404: {"description": "No such order", "model": ErrorDetail},
-            409: {"description": "Too late", "model": ErrorDetail},
+            404: error_response("No such order"),
+            409: error_response("Too late"),
         },
     )
     async def cancel_order(order_id: str, body: CancelRequest) -> CancelAccepted:
