@@ -311,7 +311,9 @@ class BatchConsumer:
 
     async def _run_client(self) -> None:
         s = self.settings
+        from_beginning, self._from_beginning = self._from_beginning, False
         consumer = AIOKafkaConsumer(
+            *([] if from_beginning else self.topics),  # as before: subscribed at start
             bootstrap_servers=s.kafka_bootstrap_servers,
             group_id=s.group_id,
             group_instance_id=s.group_instance_id,
@@ -331,8 +333,8 @@ class BatchConsumer:
         ):
             with attempt:
                 await consumer.start()
-        from_beginning, self._from_beginning = self._from_beginning, False
-        consumer.subscribe(self.topics, listener=_Rewind(consumer) if from_beginning else None)
+        if from_beginning:
+            consumer.subscribe(self.topics, listener=_Rewind(consumer))
         self.started.set()
         log.info("consumer.started", topics=self.topics, group=s.group_id, rewind=from_beginning)
         try:
