@@ -10,7 +10,9 @@ those rows again on restart; consumers deduplicate them by ``ce_id`` in their in
 
 A broker that lost its log answers a publish with an offset at or below one it gave this
 relay before: those rows are not marked sent, and ``on_broker_lost`` tells the broker
-watch, which republishes the whole retained outbox (:mod:`shared.runtime.broker_watch`).
+watch, which republishes the whole retained outbox (:mod:`shared.runtime.watch`). Nothing is
+published before ``publish_allowed`` is set: the watch sets it once it has compared the
+broker with the one the outbox was last published to.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class OutboxRelay:
         # held for each publish round: the broker watch takes it to mark rows unsent
         # without a round marking them sent again behind its back
         self.round_lock = asyncio.Lock()
+        self.publish_allowed = asyncio.Event()
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer
         # the highest offset each partition gave this relay: a broker that lost its log
@@ -100,6 +103,8 @@ class OutboxRelay:
             # a second instance of a service is ready although its relay waits for the lock
             self.started.set()
             await self._become_leader(listener)
+            while not (self.publish_allowed.is_set() or self.stopping.is_set()):
+                await self._sleep_until_woken()
             await listener.add_listener(notify_channel(self.schema), self._on_notify)
             self.leading.set()
             log.info("relay.started")
@@ -112,7 +117,7 @@ class OutboxRelay:
                     next_purge = loop.time() + PURGE_EVERY_S
                 if published < self.settings.relay_batch_size:
                     await self._sleep_until_woken()
-            if self.leading.is_set():
+            if self.leading.is_set() and self.publish_allowed.is_set():
                 await self._drain(listener)
         finally:
             self.started.clear()

@@ -125,7 +125,7 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
             "relay": relay.started.is_set(),
             "database": watch.database_ok,
             "broker": watch.broker_ok,
-            "broker_log": not watch.recovering,  # false while the outbox is republished
+            "broker_log": watch.log_whole,  # false until a republished outbox is sent
             **parts.health(),
         }
 

@@ -9,14 +9,18 @@ differ — or the relay saw the broker hand out offsets a second time — the se
 
 1. turns not ready (readiness 503) until it is done;
 2. creates the registry's topics with their partition counts;
-3. marks every retained outbox row unsent again (while holding the relay's round lock,
-   so no round marks them sent behind its back) and records the new cluster id, in one
-   transaction: the relay republishes them in their original order, and consumers skip
-   what their inbox already holds;
+3. records the new cluster id and marks every retained outbox row unsent again, in
+   chunks, while holding the relay's round lock (no round marks them sent behind its
+   back, and no newer row overtakes an older one): the relay republishes them in their
+   original order, and consumers skip what their inbox already holds
+   (:mod:`shared.runtime.republish`);
 4. restarts its consumer from the beginning of every partition: the offsets it held
-   belonged to the old log.
+   belonged to the old log;
+5. stays not ready until the relay has published every row marked.
 
-The first start against a database only records the cluster id.
+The first start against a database only records the cluster id. Until the watch has
+compared the broker with the recorded one, the relay publishes nothing: at start, a
+broker that came back empty must not get new rows before the old ones.
 """
 
 from __future__ import annotations
@@ -33,34 +37,13 @@ from shared.runtime.db import UNREACHABLE
 from shared.runtime.logging import get_logger
 from shared.runtime.metrics import BROKER_RECOVERIES, REPUBLISHED
 from shared.runtime.relay import OutboxRelay
+from shared.runtime.republish import finished, mark_unsent, record_cluster
 from shared.runtime.settings import Settings
 from shared.runtime.topics import ensure_topics
 
 log = get_logger(__name__)
 
 CHECK_TIMEOUT_S = 5.0
-
-
-async def record_cluster(pool: asyncpg.Pool, cluster_id: str) -> tuple[bool, int]:
-    """Record ``cluster_id``; if another was recorded before, mark the retained outbox
-    unsent. Returns whether the recorded id changed, and how many rows go again."""
-    async with pool.acquire() as conn, conn.transaction():
-        before = await conn.fetchrow("SELECT cluster_id FROM broker_epoch WHERE id = 1 FOR UPDATE")
-        if before is not None and before["cluster_id"] == cluster_id:
-            return False, 0
-        await conn.execute(
-            """INSERT INTO broker_epoch (id, cluster_id) VALUES (1, $1)
-               ON CONFLICT (id) DO UPDATE SET cluster_id = $1, recorded_at = now()""",
-            cluster_id,
-        )
-        if before is None:
-            return True, 0  # the first broker this database has seen: nothing was lost
-        return True, await mark_retained_unsent(conn)
-
-
-async def mark_retained_unsent(conn: asyncpg.Connection) -> int:
-    result = await conn.execute("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL")
-    return int(result.split()[-1])
 
 
 class DependencyWatch:
@@ -80,7 +63,8 @@ class DependencyWatch:
         self.restart_consumer = restart_consumer
         self.database_ok = False
         self.broker_ok = False
-        self.recovering = False
+        self.recovering = False  # the broker lost its log: topics and marking under way
+        self.republishing = False  # rows marked unsent are not all published yet
         self.stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._lost: str | None = None  # why the relay thinks the broker lost its log
@@ -91,6 +75,11 @@ class DependencyWatch:
         """The relay's report: check now, and recover even if the cluster id is the same."""
         self._lost = reason
         self._wake.set()
+
+    @property
+    def log_whole(self) -> bool:
+        """The broker holds everything the outbox retains (readiness)."""
+        return not (self.recovering or self.republishing)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -108,8 +97,11 @@ class DependencyWatch:
         try:
             while not self.stopping.is_set():
                 await self.check()
+                interval = self.settings.broker_check_interval_s
+                if self.republishing:  # readiness follows the republish closely
+                    interval = min(interval, 0.25)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.broker_check_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), interval)
                 self._wake.clear()
         finally:
             self.database_ok = self.broker_ok = False
@@ -151,6 +143,9 @@ class DependencyWatch:
     async def _compare(self, cluster_id: str) -> None:
         lost, self._lost = self._lost, None
         if cluster_id == self._known and lost is None:
+            if self.republishing:
+                with contextlib.suppress(*UNREACHABLE):
+                    self.republishing = not await finished(self.pool)
             return
         self.recovering = True
         try:
@@ -164,23 +159,26 @@ class DependencyWatch:
     async def _recover(self, cluster_id: str, lost: str | None) -> None:
         await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topic_partitions)
         async with self.relay.round_lock:
-            changed, republish = await record_cluster(self.pool, cluster_id)
-            if lost is not None and not changed:  # same cluster, but its log went back
-                async with self.pool.acquire() as conn:
-                    republish = await mark_retained_unsent(conn)
+            began = await record_cluster(self.pool, cluster_id, lost=lost is not None)
+            marked = await mark_unsent(self.pool)  # also what a crash left half marked
             self.relay.forget_offsets()
-        first_sight = self._known is None and lost is None
         self._known = cluster_id
-        if first_sight and not republish:
-            log.info("broker.recorded", cluster_id=cluster_id, changed=changed)
+        self.republishing = not await finished(self.pool)
+        self.relay.publish_allowed.set()
+        self.relay.wake()
+        if not began:
+            if marked:
+                REPUBLISHED.inc(marked)
+                log.warning("broker.republish_resumed", cluster_id=cluster_id, marked=marked)
+            else:
+                log.info("broker.recorded", cluster_id=cluster_id)
             return
         BROKER_RECOVERIES.inc()
-        REPUBLISHED.inc(republish)
+        REPUBLISHED.inc(marked)
         log.error(
             "broker.came_back_empty",
             cluster_id=cluster_id,
             reason=lost or "new cluster id",
-            republishing=republish,
+            republishing=marked,
         )
-        self.relay.wake()
         await self.restart_consumer()
