@@ -31,6 +31,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -65,6 +66,7 @@ from shared.schemas import (
     model_for,
     parse,
 )
+from shared.schemas.envelope import Headers
 from shared.schemas.topics import EXTERNAL
 
 RecordHandler = Callable[[UnitOfWork, Message, Envelope], Awaitable[None]]
@@ -166,11 +168,24 @@ def decode(
         return Item(record, envelope, poison=Undecodable(f"{type(exc).__name__}: {exc}"[:500]))
 
 
+# The relay publishes with aiokafka's default max_request_size (1 MiB): a larger dead
+# letter would fail every publish round, and the service's whole outbox behind it with it.
+# The broker takes more, so a record at (or above) max_record_bytes does arrive.
+DLQ_MAX_RECORD_BYTES = 1_000_000
+DLQ_MAX_KEY_BYTES = 1024  # only where the record would not fit otherwise
+
+
 def dead_letter(service: str, item: Item, problem: PoisonMessage) -> OutboxRecord:
-    """The original record, untouched, plus why and where it came from."""
+    """The original record, untouched, plus why and where it came from.
+
+    Untouched as far as a dead letter can be: a header name's NUL (PostgreSQL text
+    cannot hold it) is written as U+FFFD, and a record that would not fit under
+    ``DLQ_MAX_RECORD_BYTES`` with its ``dlq_*`` headers loses what does not fit — the end
+    of a long key, its own headers if they take half, the end of its value — and says so
+    (``dlq_truncated``, ``dlq_original_bytes``)."""
     r = item.record
-    headers = [
-        *(r.headers or ()),
+    original = [(name.replace("\x00", "\ufffd"), value) for name, value in r.headers or ()]
+    dlq = [
         ("dlq_reason", problem.reason.encode()),
         ("dlq_detail", problem.detail[:2000].encode()),
         ("dlq_service", service.encode()),
@@ -179,15 +194,39 @@ def dead_letter(service: str, item: Item, problem: PoisonMessage) -> OutboxRecor
         ("dlq_original_offset", str(r.offset).encode()),
         ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
     ]
+    key, headers, payload = _fitted(r.key, original, dlq, r.value or b"")
     return OutboxRecord(
         topic=dlq_topic(service),
-        key=r.key,
+        key=key,
         headers=headers,
-        payload=r.value or b"",
+        payload=payload,
         event_id=f"dlq:{service}:{r.topic}:{r.partition}:{r.offset}",
         # only a registered type: a poison record's type may be anything at all
         event_type=item.message.TYPE if item.message else None,
     )
+
+
+def _fitted(
+    key: bytes | None, original: Headers, dlq: Headers, value: bytes
+) -> tuple[bytes | None, Headers, bytes]:
+    """Key, headers and value of a dead letter, cut to fit ``DLQ_MAX_RECORD_BYTES``."""
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes
+    if size(key, value, [*original, *dlq]) <= DLQ_MAX_RECORD_BYTES:
+        return key, [*original, *dlq], value
+    notes = [("dlq_original_bytes", str(len(value)).encode())]
+    cut = []
+    if key is not None and len(key) > DLQ_MAX_KEY_BYTES:
+        key = key[:DLQ_MAX_KEY_BYTES]
+        cut.append("key")
+    if size(key, b"", [*original, *dlq, *notes]) > DLQ_MAX_RECORD_BYTES // 2:
+        original = []
+        cut.insert(0, "headers")
+    longest_note = ("dlq_truncated", b"headers,key,value")
+    room = DLQ_MAX_RECORD_BYTES - size(key, b"", [*original, *dlq, *notes, longest_note]) - 8
+    if len(value) > room:
+        value = value[: max(room, 0)]
+        cut.append("value")
+    return key, [*original, *dlq, *notes, ("dlq_truncated", ",".join(cut).encode())], value
 
 
 def record_context(message: Message, envelope: Envelope) -> contextlib.AbstractContextManager[None]:

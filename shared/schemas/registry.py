@@ -112,8 +112,10 @@ def parse(envelope: Envelope) -> Message:
     model_for(envelope.type)  # unknown types fail before we look at the payload
     try:
         raw = json.loads(envelope.data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEventData(f"data is not JSON: {exc}") from exc
+    # ValueError: not UTF-8, not JSON, or an integer past the 4300-digit limit;
+    # RecursionError: nested deeper than the parser goes
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEventData(f"data is not JSON: {type(exc).__name__}: {exc}"[:500]) from exc
     if not isinstance(raw, dict):
         raise InvalidEventData("data is not a JSON object")
     type_, data = upcast(envelope.type, raw)

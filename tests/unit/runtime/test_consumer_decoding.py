@@ -3,10 +3,15 @@ dead letter carries. Pure logic, so no broker: records are built in memory."""
 
 from __future__ import annotations
 
-import pytest
-from aiokafka import ConsumerRecord
+import inspect
+from dataclasses import replace
 
-from shared.runtime.consumer import Item, dead_letter, decode
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+from shared.runtime.consumer import DLQ_MAX_RECORD_BYTES, Item, dead_letter, decode
+from shared.runtime.uow import OutboxRecord
 from shared.schemas import Envelope, registry, to_headers
 from shared.schemas.envelope import MissingHeader
 from tests.factories import submission
@@ -144,3 +149,57 @@ def test_any_failure_while_decoding_is_the_records(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("shared.runtime.consumer.parse", out_of_memory)
     item = decode(record(b"{}", submit_headers()))
     assert item.poison is not None and "MemoryError" in item.poison.detail
+
+
+def test_a_header_name_with_nul_is_dead_lettered_storably() -> None:
+    """The outbox keeps header names as PostgreSQL text, which cannot hold NUL: stored
+    as it came, the letter failed its insert, and the consumer restarted on it for ever."""
+    rec = record(b"{}", [("x-evil\x00name", b"1")])
+    letter = dead_letter("order", Item(rec), MissingHeader("header ce_id is missing"))
+    assert dict(letter.headers)["x-evil\ufffdname"] == b"1"
+    assert all("\x00" not in name for name, _ in letter.headers)
+
+
+RELAY_LIMIT = inspect.signature(AIOKafkaProducer).parameters["max_request_size"].default
+MIB = 1024 * 1024
+
+
+def fitted(letter: OutboxRecord) -> int:
+    return DefaultRecordBatchBuilder.estimate_size_in_bytes(
+        letter.key, letter.payload, letter.headers
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "extra", "truncated"),
+    [
+        (b"k", b"x" * (2 * MIB), [], b"value"),
+        (b"k", b"x" * MIB, submit_headers(), b"value"),  # at max_record_bytes, not JSON
+        (b"k", b"{}", [("x-padding", b"p" * MIB)], b"headers"),
+        (b"k" * MIB, b"{}", [], b"key"),
+        (b"k" * MIB, b"x" * MIB, [("x-padding", b"p" * MIB)], b"headers,key,value"),
+    ],
+    ids=["value-2MiB", "value-at-limit", "headers-1MiB", "key-1MiB", "all-of-them"],
+)
+def test_a_dead_letter_always_fits_what_the_relay_publishes(
+    key: bytes, value: bytes, extra: list[tuple[str, bytes]], truncated: bytes
+) -> None:
+    """A larger one failed every publish round of the relay (MessageSizeTooLargeError),
+    and the service's whole outbox behind it: no event of that service went out again."""
+    rec = replace(record(value, extra), key=key)
+    letter = dead_letter("order", Item(rec), MissingHeader("header ce_id is missing"))
+    assert fitted(letter) <= DLQ_MAX_RECORD_BYTES <= RELAY_LIMIT
+    headers = dict(letter.headers)
+    assert headers["dlq_truncated"] == truncated
+    assert headers["dlq_original_bytes"] == str(len(value)).encode()
+    assert headers["dlq_reason"] == b"missing_header"
+    assert value.startswith(letter.payload) and key.startswith(letter.key or b"")
+    if b"value" in truncated:
+        assert len(letter.payload) > DLQ_MAX_RECORD_BYTES - 10_000  # as much as fits
+
+
+def test_a_dead_letter_that_fits_is_the_record_untouched() -> None:
+    value = b"x" * (DLQ_MAX_RECORD_BYTES - 2_000)
+    letter = dead_letter("order", Item(record(value, [])), MissingHeader("x"))
+    assert letter.payload == value and letter.key == b"k"
+    assert "dlq_truncated" not in dict(letter.headers)

@@ -60,6 +60,17 @@ def test_unknown_fields_are_ignored() -> None:
         ("order.cancel.v9", CANCEL, UnknownEventType, "unknown_type", "order.cancel.v9"),
         ("order.cancel.v1", b"{not json", InvalidEventData, "invalid_data", "not JSON"),
         ("order.cancel.v1", b"\xff\xfe{}", InvalidEventData, "invalid_data", "not JSON"),
+        # nested deeper than json goes (RecursionError), an integer past Python's
+        # 4300-digit limit (ValueError): readers calling parse() alone (risk) saw these
+        # raise and dead-lettered them as handler_failed
+        ("order.cancel.v1", b"[" * 10_000, InvalidEventData, "invalid_data", "RecursionError"),
+        (
+            "order.cancel.v1",
+            b'{"order_id": ' + b"9" * 5000 + b"}",
+            InvalidEventData,
+            "invalid_data",
+            "4300 digits",
+        ),
         ("order.cancel.v1", b"[1, 2]", InvalidEventData, "invalid_data", "not a JSON object"),
         ("order.cancel.v1", b'"o-1"', InvalidEventData, "invalid_data", "not a JSON object"),
         ("order.cancel.v1", b"null", InvalidEventData, "invalid_data", "not a JSON object"),
