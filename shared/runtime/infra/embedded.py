@@ -7,15 +7,20 @@ fixtures start, so dev, tests and CI share one mechanism.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -70,6 +75,24 @@ def _accepts_tcp(host: str, port: int) -> bool:
         return False
 
 
+def _dies_with_parent(sig: int) -> Callable[[], None] | None:
+    """A ``preexec_fn``: the kernel sends the child ``sig`` when the process that starts
+    it dies, so a SIGKILL of `conveyor infra broker|postgres` leaves no server behind
+    holding the port (supervisord would start the wrapper again and again, each time
+    finding the port taken). Set after Popen's change of user, which would clear it.
+    Call ``start()`` from the main thread: the signal follows the starting thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        ctypes.CDLL(None).prctl(1, sig)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # died before the line above: too late to be told
+            os.kill(os.getpid(), sig)
+
+    return arm
+
+
 @dataclass
 class EmbeddedBroker:
     """Tansu 0.6, memory only: a restart loses every topic and offset (see docs)."""
@@ -121,7 +144,12 @@ class EmbeddedBroker:
         ensure_port_free(self.host, self.port, "the embedded broker")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_dies_with_parent(signal.SIGKILL),  # memory only: nothing to save
+            )
         wait_for(
             lambda: _accepts_tcp(self.host, self.port),
             self.proc,
@@ -238,16 +266,51 @@ class EmbeddedPostgres:
     def start(self, timeout_s: float = 30.0) -> str:
         ensure_port_free(self.host, self.port, "the embedded PostgreSQL")
         user = self.initdb()
+        self.end_orphaned_backends()
         self.socket_dir.mkdir(exist_ok=True)
         if user:
             entry = pwd.getpwnam(user)
             os.chown(self.socket_dir, entry.pw_uid, entry.pw_gid)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.command(), user=user, stdout=log, stderr=subprocess.STDOUT
+                self.command(),
+                user=user,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # SIGQUIT: an immediate shutdown, its backends told to go too
+                preexec_fn=_dies_with_parent(signal.SIGQUIT),
             )
         wait_for(self.accepts_queries, self.proc, "postgres", self.log_path, timeout_s)
         return self.url()
+
+    def end_orphaned_backends(self, timeout_s: float = 10.0) -> list[int]:
+        """SIGKILL the backends a killed server left behind; the pids ended.
+
+        A postmaster that is SIGKILLed (alone, or with every process of the stack but a
+        backend forked a moment before) leaves its backends running. One that waits on a
+        lock the dead server's processes held waits forever, attached to the old shared
+        memory, and every start then fails: "pre-existing shared memory block ... is
+        still in use". Only processes of this data directory (their working directory)
+        running this installation's ``postgres`` are ended, and only when the server
+        that ``postmaster.pid`` names is gone.
+        """
+        try:
+            recorded = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return []  # stopped cleanly, or never started
+        binary = _pg_bin("postgres").resolve()
+        ours = [pid for pid in _pids() if _runs_in(pid, binary, self.data_dir)]
+        if recorded in ours:
+            return []  # its server runs: not ours to end (the port check says who has it)
+        for pid in ours:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout_s
+        while any(_runs_in(pid, binary, self.data_dir) for pid in ours):
+            if time.monotonic() > deadline:
+                raise InfraError(f"old PostgreSQL processes of {self.data_dir} do not exit")
+            time.sleep(0.02)
+        return ours
 
     def accepts_queries(self) -> bool:
         try:
@@ -264,6 +327,23 @@ class EmbeddedPostgres:
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _pids() -> list[int]:
+    if not os.path.isdir("/proc"):
+        return []  # not Linux: nothing found, nothing ended
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def _runs_in(pid: int, binary: Path, directory: Path) -> bool:
+    """Whether process ``pid`` runs ``binary`` with ``directory`` as its working
+    directory (PostgreSQL's processes work in their data directory)."""
+    try:
+        exe = Path(os.readlink(f"/proc/{pid}/exe"))
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:  # gone, or not ours to look at
+        return False
+    return exe == binary and cwd == directory
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, timeout_s: float, sig: int = 15) -> None:
