@@ -20,6 +20,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from shared.runtime.db import UNREACHABLE
 from shared.runtime.logging import get_logger
 from shared.runtime.metrics import PART_RESTARTS
 
@@ -39,7 +40,7 @@ class _RanLong(Exception):
 
 class Parts:
     def __init__(
-        self, stopping: asyncio.Event, *, initial_s: float = 0.5, max_s: float = 30.0
+        self, stopping: asyncio.Event, *, initial_s: float = 0.5, max_s: float = 10.0
     ) -> None:
         self.stopping = stopping
         self.initial_s = initial_s
@@ -95,8 +96,10 @@ class Parts:
         if state is not None and state.outcome is not None:
             error = state.outcome.exception()
         PART_RESTARTS.labels(name).inc()
-        log.error(
-            "service.part_failed",
+        # a database or broker away is an outage the part waits out; anything else a bug
+        report = log.warning if isinstance(error, UNREACHABLE) else log.error
+        report(
+            "service.part_waiting" if isinstance(error, UNREACHABLE) else "service.part_failed",
             part=name,
             error=repr(error),
             attempt=state.attempt_number if state else 1,

@@ -1,11 +1,13 @@
 """From the storefront to the customer's door with every service a real process; then
-500 orders while each service in turn is killed with SIGKILL and restarted."""
+500 orders while PostgreSQL is killed under all the services, and then each service in
+turn is killed with SIGKILL and restarted."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 
 from services.fulfillment.shipping.app import DEV_WEBHOOK_SECRET
 from services.fulfillment.shipping.webhook import signed_headers
+from shared.runtime.infra.embedded import EmbeddedPostgres, create_database
+from shared.runtime.infra.stack import Infrastructure
 from shared.runtime.storefront import DEMO_PRODUCTS, Product, publish_orders
 from shared.schemas import dlq_topic
 from shared.schemas.events.inventory import ReceiveStock
@@ -343,9 +347,33 @@ async def test_delays_and_delivery_exceptions_reach_the_portal(
         await shipping.aclose()
 
 
+@pytest.fixture
+def own_postgres(infra: Infrastructure, tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, which it may kill: not the session's."""
+    if infra.kind != "embedded":
+        pytest.skip("kills and restarts an embedded PostgreSQL")
+    postgres = EmbeddedPostgres(tmp_path / "pg" / "data", durable=False)
+    postgres.start()
+    try:
+        yield postgres
+    finally:
+        postgres.stop()
+
+
+def crash_and_restart(postgres: EmbeddedPostgres) -> None:
+    """SIGKILL of the postmaster, then a start on the same data: crash recovery."""
+    assert postgres.proc is not None
+    postgres.proc.kill()
+    postgres.proc.wait()
+    postgres.start(timeout_s=60)
+
+
+@pytest.mark.timeout(900)
 async def test_every_order_finishes_while_each_service_is_killed_in_turn(
-    stack: Stack, tmp_path: Path
+    stack: Stack, own_postgres: EmbeddedPostgres, tmp_path: Path
 ) -> None:
+    create_database(own_postgres.url(), "fault")
+    stack.database_url = own_postgres.url("fault")
     units = 5000
     # some lines picked short: their units are written off and allocated again, so the
     # later rounds, nothing-picked warehouses and second shipments run under the kills too
@@ -355,7 +383,21 @@ async def test_every_order_finishes_while_each_service_is_killed_in_turn(
     bodies = orders(500, "fault")
     publishing = asyncio.create_task(publish_orders(stack.bootstrap, bodies, rate=10))
 
-    for name in SERVICES:  # each in turn, while orders keep coming and moving
+    # first the database under all of them, while orders come in and move: an outage
+    # every service rides out without exiting
+    async def flowing() -> bool:
+        return sum((await statuses(stack)).values()) >= 100
+
+    await eventually(flowing, timeout_s=120, what="a hundred orders placed")
+    pids = {name: service.proc.pid for name, service in pipeline.items() if service.proc}
+    crash_and_restart(own_postgres)
+    await asyncio.gather(*(service.ready(timeout_s=120) for service in pipeline.values()))
+    assert {n: s.proc.pid for n, s in pipeline.items() if s.proc and s.proc.poll() is None} == (
+        pids
+    ), "no service exited or was restarted"
+    assert not publishing.done(), "the database went down mid-run"
+
+    for name in SERVICES:  # then each service in turn, while orders keep coming and moving
         service = pipeline[name]
         service.kill()
         await service.start().ready(timeout_s=120)
