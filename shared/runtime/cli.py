@@ -23,6 +23,7 @@ from shared.runtime.infra.embedded import (
     create_database,
     ensure_port_free,
 )
+from shared.runtime.topics import ensure_topics
 
 app = typer.Typer(help="Conveyor: run, inspect and operate the order-management stack.")
 infra = typer.Typer(help="Run one piece of the embedded infrastructure in the foreground.")
@@ -59,7 +60,7 @@ def up(
     http_port: int = typer.Option(8001, help="first service HTTP port; each next service +1"),
 ) -> None:
     """Start broker, database and every service under supervisord: a process that exits
-    is restarted; Ctrl+C stops the intake first, then the services, broker, PostgreSQL."""
+    is restarted; Ctrl+C stops the services, then the intake, broker, PostgreSQL."""
     env = dict(os.environ)
     programs: list[supervise.Program] = []
     me = [sys.executable, "-m", "shared.runtime.cli"]
@@ -88,7 +89,7 @@ def up(
     # the risk worker's faust data directory: this stack's, wherever --state-dir puts it
     env.setdefault("CONVEYOR_RISK_DATADIR", str(state_dir.resolve() / "risk"))
     for name, module in SERVICES.items():
-        intake = name == "order"  # stopped first, so nothing new arrives while others drain
+        intake = name == "order"  # stopped last of the services, right before the broker
         programs.append(
             supervise.Program(
                 name,
@@ -111,16 +112,17 @@ def up(
             f"metrics  http://127.0.0.1:{ports['order']}/metrics, health /health/ready\n"
             f"logs     here, and {state_dir}/*.log\n"
             f"status   {supervise.ctl_command(conf)} status\n"
-            "A process that exits is restarted. Ctrl+C stops the order service first,\n"
-            "then the other services, the broker and PostgreSQL.",
+            "A process that exits is restarted. Ctrl+C stops the services, then the\n"
+            "order service (it reads the storefronts' orders to the end), the broker\n"
+            "and PostgreSQL.",
             title="Conveyor is starting",
         )
     )
     code, asked = supervise.run(
         conf,
         env,
-        on_stop="\nStopping: the order service first, then the other services (each up to "
-        "30 s to finish its work), the broker, PostgreSQL.\n",
+        on_stop="\nStopping: the services (each up to 30 s to finish its work), then the "
+        "order service, the broker, PostgreSQL.\n",
     )
     if code == 0:
         console.print(
@@ -171,6 +173,11 @@ def infra_broker(port: int = 19092, state_dir: StateDir = Path(".conveyor")) -> 
 
     def start() -> None:
         bootstrap = broker.start()
+        # at once, before any service: Tansu acknowledges records for a topic that does
+        # not exist yet, and creating the topic afterwards starts an empty log (records a
+        # storefront published in between were lost)
+        partitions = os.environ.get("CONVEYOR_TOPIC_PARTITIONS")
+        asyncio.run(ensure_topics(bootstrap, int(partitions) if partitions else None))
         console.print(f"broker ready on {bootstrap} (log: {broker.log_path})")
 
     try:

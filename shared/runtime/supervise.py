@@ -32,8 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # supervisord starts in ascending priority and stops in descending priority
-INTAKE = 400  # the order service: stopped first, so nothing new comes in while others drain
-SERVICES = 300  # every other service, stopped together
+SERVICES = 300  # every service but the order service, stopped together
+# the order service, stopped after them and right before the broker: until then it goes
+# on reading what storefronts publish, because a memory-only broker that stops forgets
+# every record no one read (its own events and the others' are republished from the
+# outboxes at the next start; a storefront's records exist only in the broker)
+INTAKE = 250
 BROKER = 200
 POSTGRES = 100  # stopped last: services and relays write to it until they are gone
 ALERTS = 10  # the event listener, up before anything can fail

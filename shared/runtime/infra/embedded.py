@@ -160,8 +160,9 @@ class EmbeddedBroker:
         return self.bootstrap
 
     def stop(self) -> None:
-        # memory only, nothing to flush; Tansu lingers on SIGTERM while clients are connected
-        _stop(self.proc, timeout_s=1)
+        # memory only, nothing to flush; Tansu lingers on SIGTERM while clients are
+        # connected, acknowledging records that are lost a moment later
+        _stop(self.proc, timeout_s=1, sig=signal.SIGKILL)
 
 
 POSTGRES_USER = "postgres"
