@@ -27,6 +27,7 @@ import faust
 import mode
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.exceptions import NotReady
 from prometheus_client import Counter, Gauge
 from pydantic import Field
 
@@ -106,7 +107,10 @@ class Health:
 
     def checks(self) -> dict[str, bool]:
         app = self.app
-        assigned = bool(app is not None and app.consumer.assignment())
+        try:
+            assigned = bool(app is not None and app.consumer.assignment())
+        except NotReady:  # asked before faust started its consumer: not ready, not a 500
+            assigned = False
         return {
             "state_rebuilt": self.rebuilt,
             "worker_started": self.started,
