@@ -142,6 +142,8 @@ class Stack:
             "CONVEYOR_LOG_LEVEL": "INFO",
             "CONVEYOR_RETRY_INITIAL_S": "0.05",
             "CONVEYOR_RETRY_MAX_S": "0.2",
+            # the risk worker's faust state: this test's, never the checkout's .conveyor/
+            "CONVEYOR_RISK_DATADIR": str(self.workdir / "risk-data"),
         }
         env.update({f"CONVEYOR_{k.upper()}": v for k, v in settings.items()})
         port = free_port()

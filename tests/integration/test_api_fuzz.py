@@ -121,7 +121,6 @@ def send_each(strategy: SearchStrategy[schemathesis.Case], base_url: str, note: 
 async def test_every_service_answers_as_its_openapi_document_says(stack: Stack) -> None:
     overrides = {
         "fulfillment.picking": {"picking_simulator": "false", "picking_strategy": "single_order"},
-        "risk": {"risk_datadir": str(stack.workdir / "risk-data")},
     }
     processes = [stack.service(name, **overrides.get(name, {})) for name in SERVICES]
     for process in processes:

@@ -22,7 +22,6 @@ SIGKILLED = -9
 
 async def start_risk(stack: Stack, **settings: str) -> ServiceProcess:
     """``python -m services.risk`` like any service; ready = consuming (``/health/ready``)."""
-    settings.setdefault("risk_datadir", str(stack.workdir / "risk-data"))
     return await stack.start("risk", **settings)
 
 
