@@ -256,7 +256,12 @@ class HttpService(mode.Service):
 
     async def on_start(self) -> None:
         config = uvicorn.Config(
-            build_app(SERVICE, ready=self.ready, routers=[]),
+            build_app(
+                SERVICE,
+                ready=self.ready,
+                routers=[],
+                max_body_bytes=self.settings.max_body_bytes,
+            ),
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_config=None,

@@ -13,19 +13,9 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi.responses import JSONResponse
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.schemas.common import NO_NUL
-
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-
-
-class EdgeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
-
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1)
 
 
 class RefuseNul:

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from shared.runtime.edge import DETAIL, EdgeSettings, RefuseNul, document_edge
+from shared.runtime.edge import DETAIL, RefuseNul, document_edge
 
 
 def error_response(description: str) -> dict[str, Any]:
@@ -48,11 +48,10 @@ def build_app(
     ready: Callable[[], dict[str, bool]],
     info: Callable[[], dict[str, bool]] = dict,
     routers: list[APIRouter],
-    max_body_bytes: int | None = None,
+    max_body_bytes: int,
 ) -> FastAPI:
-    """``max_body_bytes`` defaults to ``CONVEYOR_MAX_BODY_BYTES`` (1 MiB)."""
-    limit = max_body_bytes if max_body_bytes is not None else EdgeSettings().max_body_bytes
-    app = FastAPI(title=f"Conveyor {service}", version="0.1.0", max_body_size=limit)
+    """``max_body_bytes``: ``Settings.max_body_bytes`` (``CONVEYOR_MAX_BODY_BYTES``)."""
+    app = FastAPI(title=f"Conveyor {service}", version="0.1.0", max_body_size=max_body_bytes)
     app.add_middleware(RefuseNul)
 
     @app.get("/health/live", tags=["health"])

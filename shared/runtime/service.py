@@ -135,6 +135,7 @@ async def serve(definition: ServiceDefinition, settings: Settings) -> None:
         ready=ready,
         info=lambda: {"relay_leading": relay.leading.is_set()},
         routers=routers,
+        max_body_bytes=settings.max_body_bytes,
     )
     server = Server(
         uvicorn.Config(

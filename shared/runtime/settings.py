@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # a record whose value is larger is dead-lettered (too_large) before it is parsed;
     # order submissions are a few KB, the largest contract well under 100 KB
     max_record_bytes: int = Field(1024 * 1024, ge=1024)
+    # an HTTP request body that is larger is answered 413 before it is read whole
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
     max_attempts: int = 5
     retry_initial_s: float = 0.1
     retry_max_s: float = 5.0
