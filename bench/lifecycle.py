@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.baseline import broker_round_trip, postgres_commits
+from bench.report import RESULTS, save
 from bench.resources import MemorySampler, cpu_seconds, cpu_share, profile_busiest
 from bench.traffic import records_per_topic, traffic
 from services.order.domain import order_id_for
@@ -48,7 +47,6 @@ from shared.runtime.storefront import publish_orders
 from tests.e2e.lifecycle import SERVICES, TERMINAL, ample_seed, orders, start_pipeline
 from tests.integration.harness import ServiceProcess, Stack, header
 
-RESULTS = Path(__file__).parent / "results"
 WARM_UP_ORDERS = 200
 # every simulated stage at zero delay, the warehouses' trip and wave windows included:
 # the bench times the pipeline, not the clocks of the demo's warehouse floors
@@ -414,14 +412,10 @@ def main() -> None:
         "--backlog", type=int, default=2000, help="orders fed as one backlog (0: skip)"
     )
     args = parser.parse_args()
-    RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
         report = asyncio.run(measure(args, Path(tmp)))
     show(report)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"lifecycle-{stamp}.json"
-    out.write_text(json.dumps({"args": vars(args), **asdict(report)}, indent=2))
-    console.print(f"wrote {out}")
+    save("lifecycle", {"args": vars(args), **asdict(report)}, console)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.broker_growth import broker_cost_by_length
-from bench.lifecycle import AS_MAKE_RUN, RESULTS
+from bench.lifecycle import AS_MAKE_RUN
 from bench.loss_window import (
     LagSampler,
     committed_at,
@@ -46,6 +44,7 @@ from bench.loss_window import (
     percentiles,
     publish_timed,
 )
+from bench.report import save
 from bench.republish import Republish, fill_outbox, kill_and_time, outbox_shape
 from shared.runtime.infra.embedded import EmbeddedBroker
 from shared.runtime.infra.stack import infrastructure
@@ -226,14 +225,10 @@ def main() -> None:
         "--growth", type=int, default=200_000, help="records in the broker-growth probe (0: skip)"
     )
     args = parser.parse_args()
-    RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
         report = asyncio.run(measure(args, Path(tmp)))
     show(report)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"recovery-{stamp}.json"
-    out.write_text(json.dumps({"args": vars(args), **asdict(report)}, indent=2))
-    console.print(f"wrote {out}")
+    save("recovery", {"args": vars(args), **asdict(report)}, console)
 
 
 if __name__ == "__main__":
