@@ -91,7 +91,9 @@ async def publish_orders(
 
     Sends are paced against a start time, not with sleeps between sends, so the rate
     holds however long each send takes; ``on_sent`` gets the body and its send time
-    (``time.monotonic()``) once the broker acknowledged it.
+    (``time.monotonic()``) once the broker acknowledged it, and never for a send that
+    failed or was cancelled. Every send is waited for; if any failed, the first failure
+    is raised at the end, with a note of how many failed.
     """
     model = model_for(SUBMIT)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
@@ -108,7 +110,12 @@ async def publish_orders(
             ack = await outgoing.send(producer)
             ack.add_done_callback(partial(_acked, on_sent, body, sent_at))
             pending.append(ack)
-        await asyncio.gather(*pending)
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            first = failures[0]
+            first.add_note(f"{len(failures)} of {len(pending)} sends failed")
+            raise first
     finally:
         await producer.stop()
 
@@ -117,6 +124,9 @@ def _acked(
     on_sent: Callable[[dict[str, Any], float], None],
     body: dict[str, Any],
     sent_at: float,
-    _ack: asyncio.Future[Any],
+    ack: asyncio.Future[Any],
 ) -> None:
+    """``on_sent`` for an acknowledged send only: a failed or cancelled one was not sent."""
+    if ack.cancelled() or ack.exception() is not None:
+        return
     on_sent(body, sent_at)
