@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pycountry
 
-from shared.schemas.common import Address, Amounts, Customer, OrderLine, Reason
+from shared.schemas.common import INT64_MAX, Address, Amounts, Customer, OrderLine, Reason
 from shared.schemas.events.order import PaymentInstrument, SubmitOrder, SubmittedAddress
 
 # --- order identity ---
@@ -76,6 +76,8 @@ REASON_CODES: dict[str, str] = {
     "negative_amount": "shipping_minor, tax_minor or discount_minor is negative",
     "discount_exceeds_subtotal": "discount_minor is larger than subtotal + shipping",
     "total_mismatch": "total_minor differs from subtotal + shipping + tax - discount",
+    "amount_out_of_range": f"a line total (quantity x unit price) or the subtotal exceeds "
+    f"{INT64_MAX}, the largest amount an order can carry",
     "missing_address_field": "a required address field (name, line1, city, postal_code, "
     "country) is empty",
     "invalid_country": "an address country is not an upper-case ISO 3166-1 alpha-2 code",
@@ -155,7 +157,21 @@ def _check_amounts(cmd: SubmitOrder, lines_ok: bool) -> list[Reason]:
             reasons.append(_reason("negative_amount", name, msg))
     if reasons or not lines_ok:
         return reasons  # the subtotal or the parts are meaningless: no cross-checks
+    # Each part fits an int64 (the schema's bound), but a line total or their sum may not,
+    # and the order's amounts are int64 (PostgreSQL bigint): refused, never overflowing.
+    for i, line in enumerate(cmd.lines):
+        if (line_total := line.quantity * line.unit_price_minor) > INT64_MAX:
+            msg = (
+                f"line total {line.quantity} x {line.unit_price_minor} = {line_total}"
+                f" exceeds {INT64_MAX}"
+            )
+            reasons.append(_reason("amount_out_of_range", f"lines[{i}].unit_price_minor", msg))
     subtotal = sum(line.quantity * line.unit_price_minor for line in cmd.lines)
+    if not reasons and subtotal > INT64_MAX:
+        msg = f"subtotal {subtotal} exceeds {INT64_MAX}"
+        reasons.append(_reason("amount_out_of_range", "lines", msg))
+    if reasons:
+        return reasons  # amounts that cannot be carried: no cross-checks
     if cmd.discount_minor > subtotal + cmd.shipping_minor:
         msg = (
             f"discount {cmd.discount_minor} exceeds subtotal {subtotal}"

@@ -199,6 +199,7 @@ CASES: list[tuple[str, Mutation, str]] = [
         "discount_minor",
     ),
     ("total_mismatch", _set("total_minor", 4500), "total_minor"),
+    ("amount_out_of_range", _set("lines.0.unit_price_minor", 2**62), "lines[0].unit_price_minor"),
     ("missing_address_field", _set("shipping_address.name", ""), "shipping_address.name"),
     ("missing_address_field", _set("shipping_address.line1", ""), "shipping_address.line1"),
     ("missing_address_field", _set("shipping_address.city", "  "), "shipping_address.city"),
