@@ -297,6 +297,11 @@ def _show_letters(service: str, letters: list[Any]) -> None:
     for (reason, topic), n in by_cause.most_common():
         summary.add_row(reason, topic, str(n))
     console.print(summary)
+    if cut := sum(1 for letter in letters if letter.cut):
+        console.print(
+            f"{cut} of them were too large to keep whole (dlq_truncated): a re-drive sets "
+            "them aside, as only part of the original record is left"
+        )
     recent = Table(title="most recent (up to 10)")
     for column in ("failed at", "type", "key", "detail"):
         recent.add_column(column, overflow="fold")
@@ -354,7 +359,8 @@ def dlq_redrive(
             MofNCompleteColumn(),
             console=console,
         ) as progress:
-            task = progress.add_task(f"re-driving {service}.dlq", total=len(letters))
+            whole = sum(1 for letter in letters if not letter.cut)
+            task = progress.add_task(f"re-driving {service}.dlq", total=whole)
             sent = asyncio.run(
                 redrive(
                     bootstrap,
@@ -366,6 +372,8 @@ def dlq_redrive(
     except RedriveError as exc:
         raise _fail(str(exc)) from exc
     console.print(f"re-drove {len(sent)} records; follow them in the service's logs and metrics")
+    if set_aside := len(letters) - len(sent):
+        console.print(f"set aside {set_aside} records cut to fit (dlq_truncated), not re-driven")
 
 
 def main() -> None:

@@ -13,6 +13,10 @@ once the broker acknowledged the re-published records, so an interrupted re-driv
 resumes where it stopped, and ``show`` lists only what has not been re-driven yet. A
 crash between the acks and the commit re-drives those records twice, which the
 consumers' inboxes make harmless.
+
+A letter cut to fit the dead-letter topic (``dlq_truncated``: the original was too large
+to copy whole) no longer holds the record, so it is set aside, never re-driven: the
+group moves past it, and the command says how many.
 """
 
 from __future__ import annotations
@@ -65,6 +69,11 @@ class DeadLetter:
     @property
     def failed_at(self) -> str:
         return self.header("dlq_failed_at")
+
+    @property
+    def cut(self) -> bool:
+        """Only part of the original record is here (see ``consumer.dead_letter``)."""
+        return bool(self.header("dlq_truncated"))
 
     def original_headers(self) -> list[tuple[str, bytes]]:
         return [(k, v) for k, v in self.record.headers or () if not k.startswith(DLQ_HEADER_PREFIX)]
@@ -137,7 +146,8 @@ async def redrive(
     up_to: dict[int, int] | None = None,
     on_sent: Callable[[DeadLetter], None] = lambda _: None,
 ) -> list[DeadLetter]:
-    """Re-publish the pending dead letters to their original topics; returns them.
+    """Re-publish the pending dead letters to their original topics, except those
+    :attr:`DeadLetter.cut`, which are set aside; returns the re-published ones.
 
     ``up_to`` (partition → last offset, inclusive, from :func:`last_offsets`): only those
     the operator was shown; letters that arrived since stay pending.
@@ -159,11 +169,12 @@ async def redrive(
                 f"{len(unknown)} records in {dlq_topic(service)} carry no dlq_original_topic "
                 "(not written by a Conveyor service): nothing was re-driven"
             )
+        whole = [letter for letter in letters if not letter.cut]
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         await producer.start()
         try:
             acks = []
-            for letter in letters:
+            for letter in whole:
                 ack = await producer.send(
                     letter.original_topic,
                     key=letter.record.key,
@@ -175,9 +186,9 @@ async def redrive(
             await asyncio.gather(*acks)
         finally:
             await producer.stop()
-        # only now, every record acknowledged: move the group past them
+        # only now, every record acknowledged: move the group past them (and the cut ones)
         done = last_offsets(letters)
         await consumer.commit({tp: done[tp.partition] + 1 for tp in tps if tp.partition in done})
-        return letters
+        return whole
     finally:
         await consumer.stop()

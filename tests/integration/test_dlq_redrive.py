@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from services.order.domain import order_id_for
 from shared.runtime.redrive import pending
+from shared.runtime.topics import ensure_topics
 from tests.factories import authorized, submission
 from tests.integration.harness import Stack, conveyor, eventually, header
 
@@ -52,3 +53,18 @@ async def test_a_verdict_dead_lettered_for_a_missing_order_is_redriven_once_it_e
     assert await pending(stack.bootstrap, "order") == []
     assert "nothing waiting" in await conveyor(stack.bootstrap, "dlq", "redrive", "order", "--yes")
     assert len(await stack.read_topic("order.dlq")) == 1, "applied, so not dead-lettered again"
+
+
+async def test_a_letter_cut_to_fit_is_set_aside_not_redriven(stack: Stack) -> None:
+    """Only part of the original is in it: re-publishing it would only fail again."""
+    await ensure_topics(stack.bootstrap)
+    headers = [("ce_type", b"order.submit.v1"), ("dlq_reason", b"too_large"),
+               ("dlq_original_topic", b"order.commands"), ("dlq_truncated", b"value"),
+               ("dlq_original_bytes", b"2000000")]  # fmt: skip
+    await stack.publish("order.dlq", [(b"k", b"x" * 100, headers)])
+    assert "too large to keep whole" in await conveyor(stack.bootstrap, "dlq", "show", "order")
+
+    output = await conveyor(stack.bootstrap, "dlq", "redrive", "order", "--yes")
+    assert "re-drove 0 records" in output and "set aside 1 records" in output
+    assert await pending(stack.bootstrap, "order") == []
+    assert await stack.read_topic("order.commands") == [], "nothing re-published"
