@@ -5,7 +5,11 @@
   ``ce_id``, the correlation id and trace context carried over;
 - any other registered type → ignored;
 - a record that is not an envelope, an unknown type, or invalid ``order.placed`` data →
-  the original record plus ``dlq_*`` headers on ``risk.dlq`` (like the shared runtime).
+  the original record plus ``dlq_*`` headers on ``risk.dlq`` (like the shared runtime);
+- a value larger than ``max_record_bytes`` → refused before it is parsed (``too_large``).
+
+A dead letter is cut to fit the producer's request limit as the shared runtime's are
+(``dlq_truncated``): one that does not fit would be refused on every retry, for ever.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from services.risk.domain import Assessment, OrderFacts, RiskState
+from shared.runtime.consumer import RecordTooLarge, _fitted
+from shared.runtime.settings import Settings
 from shared.schemas import (
     Envelope,
     PoisonMessage,
@@ -36,6 +42,9 @@ CONSUMES = "order.events"
 HANDLED = frozenset({OrderPlaced.TYPE})
 PRODUCES = topic_for_message(RiskAssessed.TYPE, SERVICE)  # "risk.events"
 DEAD_LETTERS = dlq_topic(SERVICE)
+
+#: the runtime's default ``max_record_bytes``: a larger value is refused unparsed
+MAX_RECORD_BYTES: int = Settings.model_fields["max_record_bytes"].default
 
 #: namespace of assessment ids: uuid5(namespace, ce_id of the order.placed event)
 ASSESSMENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:conveyor:risk.assessed.v1")
@@ -115,8 +124,19 @@ def read_order_placed(record: Record) -> tuple[Envelope, OrderPlaced] | None:
     return envelope, message
 
 
-def handle(state: RiskState, record: Record, now: datetime) -> Outgoing | None:
-    """Assess an ``order.placed`` record; None when the record is not for us."""
+def handle(
+    state: RiskState,
+    record: Record,
+    now: datetime,
+    max_bytes: int | None = MAX_RECORD_BYTES,
+) -> Outgoing | None:
+    """Assess an ``order.placed`` record; None when the record is not for us.
+
+    ``max_bytes``: a larger value is dead-lettered (``too_large``) before it is parsed,
+    as the shared runtime's consumer does; None: no limit."""
+    size = len(record.value or b"")
+    if max_bytes is not None and size > max_bytes:
+        return dead_letter(record, RecordTooLarge(f"value of {size} bytes, limit {max_bytes}"), now)
     try:
         found = read_order_placed(record)
     except PoisonMessage as problem:
@@ -157,9 +177,9 @@ def assessed(cause: Envelope, assessment: Assessment) -> Outgoing:
 
 
 def dead_letter(record: Record, problem: PoisonMessage, now: datetime) -> Outgoing:
-    """The original record plus ``dlq_*`` headers, as the shared runtime writes them."""
-    headers = [
-        *record.headers,
+    """The original record plus ``dlq_*`` headers, as the shared runtime writes them: cut
+    to fit the producer's request limit, saying what was cut (``dlq_truncated``)."""
+    dlq = [
         ("dlq_reason", problem.reason.encode()),
         ("dlq_detail", problem.detail[:2000].encode()),
         ("dlq_service", SERVICE.encode()),
@@ -168,11 +188,12 @@ def dead_letter(record: Record, problem: PoisonMessage, now: datetime) -> Outgoi
         ("dlq_original_offset", str(record.offset).encode()),
         ("dlq_failed_at", now.astimezone(UTC).isoformat().encode()),
     ]
+    key, headers, value = _fitted(record.key, record.headers, dlq, record.value or b"")
     return Outgoing(
         outcome="dead_lettered",
         topic=DEAD_LETTERS,
-        key=record.key,
-        value=record.value,
+        key=key,
+        value=None if record.value is None else value,
         headers=headers,
         problem=problem,
     )

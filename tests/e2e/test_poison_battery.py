@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -77,19 +76,11 @@ def consumed_topics() -> list[str]:
     return sorted({t for s in RUNNING for t in subscriptions(s)})
 
 
-def target_type(topic: str, avoid: frozenset[str] = frozenset()) -> str:
+def target_type(topic: str) -> str:
     """The topic's type handled by the most running services: bad data of this type is
-    refused by the most readers. ``avoid``: services that must not handle it."""
-    messages = [t for t in TOPICS[topic].messages if not any(t in handled_types(s) for s in avoid)]
+    refused by the most readers."""
+    messages = TOPICS[topic].messages
     return max(messages, key=lambda t: sum(t in handled_types(s) for s in consumers(topic)))
-
-
-# Records of about max_record_bytes. The risk worker has no size limit and dead-letters
-# a record it cannot parse as it came, through a producer that refuses more than 1 MB:
-# the send fails for ever and its partition stalls (see the xfail test below). So these
-# records carry a type risk ignores unparsed, and risk is not expected to refuse them.
-SIZE_KINDS = {"oversized_value", "at_the_size_limit", "oversized_header"}
-UNBOUNDED = frozenset({"risk"})
 
 
 @dataclass(frozen=True)
@@ -209,9 +200,8 @@ DATA_POISON_HEADERS: dict[str, tuple[str, bytes | None]] = {
 def battery(topic: str) -> list[Hostile]:
     records = []
     for kind in [*ENVELOPE_POISON, *DATA_POISON, *DATA_POISON_HEADERS]:
-        avoid = UNBOUNDED if kind in SIZE_KINDS else frozenset()
-        type_ = target_type(topic, avoid)
-        readers = [s for s in consumers(topic) if s not in avoid]
+        type_ = target_type(topic)
+        readers = consumers(topic)
         if kind in ENVELOPE_POISON:
             value, headers, reason = ENVELOPE_POISON[kind](type_)
             expect = dict.fromkeys(readers, reason)
@@ -276,11 +266,6 @@ async def submit(stack: Stack, body: dict[str, Any]) -> None:
 FAUST_PRODUCER_LIMIT = 1_000_000  # faust's producer_max_request_size default
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/risk/handlers.py: no max_record_bytes check, and the dead letter "
-    "copies the record whole; faust's producer refuses it and app.publish retries for ever",
-)
 def test_risk_dead_letters_an_oversized_record_in_a_size_it_can_send() -> None:
     value = b'{"pad": "' + b"x" * MAX_RECORD_BYTES + b'"}'
     record = risk_handlers.Record.of(
