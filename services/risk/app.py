@@ -174,7 +174,9 @@ def create_app(settings: RiskSettings, state: RiskState, health: Health) -> faus
 
     async def process(record: Record) -> None:
         try:
-            out = handlers.handle(state, record, datetime.now(UTC))
+            out = handlers.handle(
+                state, record, datetime.now(UTC), max_bytes=settings.max_record_bytes
+            )
         except Exception as exc:  # a bug in the rules: dead-letter, never stall the partition
             log.exception("risk.handler_failed", offset=record.offset, partition=record.partition)
             out = handlers.dead_letter(record, _HandlerFailed(repr(exc)), datetime.now(UTC))

@@ -80,8 +80,7 @@ AT_FULL_SPEED = {
 class Storefront:
     """Publishes order.submit.v1 at a steady rate, as `publish_orders` does (acks=all,
     keyed by reference), and keeps which references the broker acknowledged: an ack
-    future that failed or was cancelled does not count. (`publish_orders`' ``on_sent``
-    cannot tell: it is called when the future is done, failed or not.)"""
+    future that failed or was cancelled does not count."""
 
     def __init__(self, bootstrap: str, bodies: list[dict[str, Any]], rate: float) -> None:
         self.bootstrap = bootstrap
