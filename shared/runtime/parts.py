@@ -97,9 +97,9 @@ class Parts:
             error = state.outcome.exception()
         PART_RESTARTS.labels(name).inc()
         # a database or broker away is an outage the part waits out; anything else a bug
-        report = log.warning if isinstance(error, UNREACHABLE) else log.error
-        report(
-            "service.part_waiting" if isinstance(error, UNREACHABLE) else "service.part_failed",
+        outage = isinstance(error, UNREACHABLE)
+        (log.warning if outage else log.error)(
+            "service.part_waiting" if outage else "service.part_failed",
             part=name,
             error=repr(error),
             attempt=state.attempt_number if state else 1,

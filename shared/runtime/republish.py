@@ -57,6 +57,8 @@ async def record_cluster(pool: asyncpg.Pool, cluster_id: str, *, lost: bool) -> 
     ``lost`` (the same broker's log went back). Returns whether one began."""
     async with pool.acquire() as conn, conn.transaction():
         before = await conn.fetchrow("SELECT cluster_id FROM broker_epoch WHERE id = 1 FOR UPDATE")
+        if before is not None and before["cluster_id"] == cluster_id and not lost:
+            return False  # the same broker: nothing to write at each start
         await conn.execute(
             """INSERT INTO broker_epoch (id, cluster_id) VALUES (1, $1)
                ON CONFLICT (id) DO UPDATE SET cluster_id = $1, recorded_at = now()""",
@@ -64,8 +66,6 @@ async def record_cluster(pool: asyncpg.Pool, cluster_id: str, *, lost: bool) -> 
         )
         if before is None:
             return False  # the first broker this database has seen: nothing was lost
-        if before["cluster_id"] == cluster_id and not lost:
-            return False
         await begin(conn)
         return True
 

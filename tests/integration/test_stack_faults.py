@@ -359,6 +359,25 @@ def report(
     return len(lost)
 
 
+async def every_order_final_within(
+    conveyor: Conveyor,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    run: str,
+    storefront: Storefront,
+    began: float,
+    fault: float,
+    allowed_lost: float,
+) -> None:
+    """Every order the order service has ends final with no duplicated effect; the case
+    is reported, and fails with AcknowledgedLost past ``allowed_lost``."""
+    final = await all_final(conveyor, run)
+    lost = report(capsys, case, storefront, final, began, fault)
+    await no_duplicated_effects(conveyor, final)
+    if lost > allowed_lost:
+        raise AcknowledgedLost(f"[{case}] {lost} acknowledged orders lost, {allowed_lost} allowed")
+
+
 async def storefront_mid_flight(stack: Conveyor, run: str) -> Storefront:
     """Orders published from outside, once ``MID_FLIGHT`` of them are placed."""
     storefront = Storefront(stack.bootstrap, orders(COUNT, run), RATE).start()
@@ -402,11 +421,7 @@ async def test_ctrl_c_mid_flight_then_up_again_loses_no_acknowledged_order(
 
     conveyor.start()
     await conveyor.ready()
-    final = await all_final(conveyor, run)
-    lost = report(capsys, "SIGINT", storefront, final, began, fault)
-    await no_duplicated_effects(conveyor, final)
-    if lost:
-        raise AcknowledgedLost(f"{lost} acknowledged orders lost by an ordered stop")
+    await every_order_final_within(conveyor, capsys, "SIGINT", run, storefront, began, fault, 0)
 
 
 async def test_a_broker_killed_under_running_services_loses_a_bounded_window(
@@ -432,11 +447,9 @@ async def test_a_broker_killed_under_running_services_loses_a_bounded_window(
     conveyor.remember()
     await storefront.finished()
     await conveyor.ready()
-    final = await all_final(conveyor, run)
-    lost = report(capsys, "broker SIGKILL", storefront, final, began, fault)
-    await no_duplicated_effects(conveyor, final)
-    if lost > RATE * LOSS_WINDOW_S:
-        raise AcknowledgedLost(f"{lost} acknowledged orders lost, more than {LOSS_WINDOW_S} s")
+    await every_order_final_within(
+        conveyor, capsys, "broker SIGKILL", run, storefront, began, fault, RATE * LOSS_WINDOW_S
+    )
 
 
 async def test_every_process_killed_at_once_then_up_again_loses_a_bounded_window(
@@ -456,11 +469,9 @@ async def test_every_process_killed_at_once_then_up_again_loses_a_bounded_window
     await conveyor.ready()
     assert "exited during start-up" not in text_of(conveyor.out), conveyor.log()
     await storefront.finished()
-    final = await all_final(conveyor, run)
-    lost = report(capsys, "SIGKILL all", storefront, final, began, fault)
-    await no_duplicated_effects(conveyor, final)
-    if lost > RATE * LOSS_WINDOW_S:
-        raise AcknowledgedLost(f"{lost} acknowledged orders lost, more than {LOSS_WINDOW_S} s")
+    await every_order_final_within(
+        conveyor, capsys, "SIGKILL all", run, storefront, began, fault, RATE * LOSS_WINDOW_S
+    )
 
 
 def gone(process: psutil.Process) -> bool:
